@@ -1,0 +1,229 @@
+"""The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | config`.
+
+Commands build the core through `Services` and only format what it returns. Exit codes:
+0 success, 1 partial failure (some files or questions failed), 2 error (nothing done),
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from app.core.errors import FrontdeskError
+from app.settings import OPTIONS, env_name, load_settings
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("settings (override frontdesk.toml and FRONTDESK_* variables)")
+    group.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="settings file (default: ./frontdesk.toml, then <home>/frontdesk.toml)")
+    group.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS, help="data directory (store and ledger)")
+    group.add_argument("--set", metavar="NAME=VALUE", action="append", default=argparse.SUPPRESS, dest="overrides", help="any setting, e.g. --set frontier.model=claude-haiku-4-5 (repeatable)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="frontdesk", description="A local-first customer-support desk.", parents=[common])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("tui", parents=[common], help="open the terminal app (the default)")
+
+    ingest = commands.add_parser("ingest", parents=[common], help="load (or re-sync) a docs folder into the store")
+    ingest.add_argument("path", nargs="?", type=Path, help="docs folder (default: the `docs` setting, the sample docs)")
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ingest.add_argument("-v", "--verbose", action="store_true", help="list every file with its status")
+
+    search = commands.add_parser("search", parents=[common], help="show the passages that best match a question")
+    _question_arguments(search)
+
+    config = commands.add_parser("config", parents=[common], help="show the effective settings and where each came from")
+    config.add_argument("--json", action="store_true")
+    return parser
+
+
+def _question_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("question", nargs="?", help="the question (or use --stdin)")
+    command.add_argument("--stdin", action="store_true", help="read one question per line; write one JSON line per question")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.add_argument("-k", type=int, default=None, metavar="N", help="passages to retrieve (default: top_k setting)")
+
+
+def settings_from_args(args: argparse.Namespace):
+    flags: dict[str, object] = {}
+    if getattr(args, "home", None):
+        flags["home"] = args.home
+    for item in getattr(args, "overrides", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise FrontdeskError(f"--set expects NAME=VALUE, got {item!r}", "For example: --set top_k=8")
+        flags[name.strip()] = value
+    if getattr(args, "k", None) is not None:
+        flags["top_k"] = args.k
+    return load_settings(flags=flags, config=getattr(args, "config", None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        command = args.command or "tui"
+        if command == "tui":
+            from app.tui.app import run_app
+
+            return run_app(settings)
+        from app.core.services import Services
+
+        return COMMANDS[command](Services(settings), args)
+    except FrontdeskError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing is half-written; run the command again to finish.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+# --- ingest ------------------------------------------------------------------------------
+
+def cmd_ingest(services, args) -> int:
+    from app.core.ingest import FileIngested, IngestFinished, IngestStarted
+
+    root = (args.path or services.settings.docs).expanduser()
+    progress = _ProgressBar() if sys.stderr.isatty() and not args.json else None
+    summary = None
+    for event in services.ingest(root):
+        if isinstance(event, IngestStarted):
+            if progress:
+                progress.start(event.total_files, f"Ingesting {event.root}")
+        elif isinstance(event, FileIngested):
+            if progress and event.status != "removed":
+                progress.advance(event.file)
+            if event.status == "failed":
+                line = f"skipped {event.file}: {event.reason}"
+                progress.print(line) if progress else print(line, file=sys.stderr)
+            elif args.verbose:
+                line = f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}"
+                progress.print(line) if progress else print(line, flush=True)
+        elif isinstance(event, IngestFinished):
+            summary = event.summary
+    if progress:
+        progress.stop()
+    if args.json:
+        print(json.dumps(summary.to_json()))
+    else:
+        print(
+            f"{summary.root}: {summary.added} added, {summary.changed} changed, {summary.renamed} renamed, "
+            f"{summary.removed} removed, {summary.unchanged} unchanged, {len(summary.failed)} failed; "
+            f"{summary.chunks_total} chunks ({summary.chunks_embedded} embedded, {summary.chunks_reused} reused) "
+            f"in {summary.seconds:.1f} s"
+        )
+        if summary.failed:
+            print(f"{len(summary.failed)} file(s) skipped; fix them and run `frontdesk ingest` again.", file=sys.stderr)
+    return EXIT_OK if summary.ok else EXIT_PARTIAL
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr (rich comes with Textual)."""
+
+    def start(self, total: int, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[file]}"), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total, file="")
+
+    def advance(self, file: str) -> None:
+        self._progress.update(self._task, advance=1, file=file[-40:])
+
+    def print(self, line: str) -> None:
+        self._progress.console.print(line, markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+# --- search ------------------------------------------------------------------------------
+
+def questions_from(args) -> list[str]:
+    if args.stdin:
+        return [line.strip() for line in sys.stdin if line.strip()]
+    if not args.question or not args.question.strip():
+        raise FrontdeskError("No question given", 'Pass one in quotes, e.g. frontdesk search "how do I reset my password?", or use --stdin.')
+    return [args.question.strip()]
+
+
+def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _require_documents(services) -> None:
+    if services.store.count() == 0:
+        raise FrontdeskError("The docs store is empty", "Load docs first: frontdesk ingest PATH (or just `frontdesk ingest` for the sample docs).")
+
+
+def cmd_search(services, args) -> int:
+    questions = questions_from(args)
+    _require_documents(services)
+    as_json = args.json or args.stdin
+    for batch in in_batches(questions):
+        for question, passages in zip(batch, services.retriever.search_many(batch)):
+            if as_json:
+                print(json.dumps({"question": question, "results": [p.to_json() for p in passages]}, ensure_ascii=False), flush=args.stdin)
+            else:
+                print_passages(passages)
+    return EXIT_OK
+
+
+def print_passages(passages, snippet: int = 240, out: Callable[[str], None] = print) -> None:
+    if not passages:
+        out("No passages found.")
+    for rank, passage in enumerate(passages, 1):
+        text = " ".join(passage.text.split())
+        out(f"{rank}. [{passage.score:.3f}] {passage.file}" + (f"  §  {passage.heading}" if passage.heading else ""))
+        out("   " + (text[:snippet] + "…" if len(text) > snippet else text))
+
+
+# --- config ------------------------------------------------------------------------------
+
+def cmd_config(services, args) -> int:
+    settings = services.settings
+    key_status = f"configured ({settings.api_key_source})" if settings.api_key else "not set (escalated questions are answered from your docs only)"
+    if args.json:
+        print(json.dumps({
+            "config_file": str(settings.config_file) if settings.config_file else None,
+            "settings": {name: {"value": _plain(settings[name]), "source": settings.sources[name]} for name in settings.values},
+            "anthropic_api_key": key_status,
+        }, indent=2))
+        return EXIT_OK
+    print(f"config file: {settings.config_file or 'none (defaults; create ./frontdesk.toml to change them)'}")
+    width = max(len(o.name) for o in OPTIONS)
+    for option in OPTIONS:
+        print(f"{option.name:<{width}}  {_plain(settings[option.name])!s:<40}  [{settings.sources[option.name]}]")
+    print(f"{'anthropic api key':<{width}}  {key_status}")
+    print(f"\nEach setting can be set in frontdesk.toml ([section] key), as {env_name('frontier.model')}-style variables, or with --set NAME=VALUE.")
+    return EXIT_OK
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+COMMANDS: dict[str, Callable] = {"ingest": cmd_ingest, "search": cmd_search, "config": cmd_config}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

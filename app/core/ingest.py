@@ -1,0 +1,207 @@
+"""Incremental folder sync: make the store mirror a docs folder, embedding as little as possible.
+
+- An unchanged file (same bytes hash as stored) is not even parsed.
+- A changed file's chunks are replaced; chunks whose text is already stored (in this or
+  any file, which covers renames and edits to part of a file) reuse their vector.
+- A file that disappeared loses its chunks; a file that fails to read keeps its old ones,
+  so a transient error never empties the index.
+- Writes are per file, upsert before delete, so a killed ingest leaves at worst records
+  the next run recognises as stale and removes.
+
+`ingest_folder` yields events; front ends render them and never touch the store.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Union
+
+from app.core.chunking import Chunk, chunk_document
+from app.core.documents import UnreadableFile, is_supported, load_document
+from app.core.embeddings import Embedder, Tokenizer
+from app.core.errors import DocsFolderError
+from app.core.store import Record, Store
+
+FLUSH_CHUNKS = 256  # chunks collected across files before one embedding call
+
+
+@dataclass(frozen=True)
+class IngestStarted:
+    root: Path
+    total_files: int
+
+
+@dataclass(frozen=True)
+class FileIngested:
+    file: str
+    status: str  # added | changed | unchanged | removed | renamed | failed
+    chunks: int = 0
+    reason: str = ""  # why it failed, or where it was renamed from
+
+
+@dataclass
+class IngestSummary:
+    root: Path
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    renamed: int = 0
+    failed: list[FileIngested] = field(default_factory=list)
+    chunks_total: int = 0  # chunks of this folder in the store afterwards
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict:
+        return {
+            "root": str(self.root), "added": self.added, "changed": self.changed, "removed": self.removed,
+            "unchanged": self.unchanged, "renamed": self.renamed,
+            "failed": [{"file": f.file, "reason": f.reason} for f in self.failed],
+            "chunks": self.chunks_total, "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused, "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True)
+class IngestFinished:
+    summary: IngestSummary
+
+
+IngestEvent = Union[IngestStarted, FileIngested, IngestFinished]
+
+
+@dataclass
+class _Pending:
+    file: str
+    sha: str
+    chunks: list[Chunk]
+    status: str
+    stale_ids: set[str]
+    reason: str = ""
+
+
+def list_documents(root: Path) -> list[str]:
+    """Supported files under root, as sorted POSIX paths relative to it. Hidden entries are skipped."""
+    if not root.exists():
+        raise DocsFolderError(f"Docs folder not found: {root}", "Check the path, or pass another: frontdesk ingest PATH")
+    if not root.is_dir():
+        raise DocsFolderError(f"Not a folder: {root}", "Pass the folder that holds your docs, not a file.")
+    files = []
+    for directory, subdirs, names in os.walk(root, onerror=None):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in names:
+            path = Path(directory, name)
+            if not name.startswith(".") and is_supported(path):
+                files.append(path.relative_to(root).as_posix())
+    if not files:
+        raise DocsFolderError(
+            f"No documents in {root}",
+            "Frontdesk reads Markdown (.md, .mdx), text (.txt), HTML (.html) and PDF files; add some or pick another folder.",
+        )
+    return sorted(files)
+
+
+def ingest_folder(
+    root: Path, store: Store, embedder: Embedder, tokenizer: Tokenizer, *, chunk_tokens: int = 128, max_file_bytes: int = 20 << 20,
+) -> Iterator[IngestEvent]:
+    started = time.perf_counter()
+    root = root.expanduser().resolve()
+    files = list_documents(root)
+    root_key = str(root)
+    summary = IngestSummary(root)
+    yield IngestStarted(root, len(files))
+
+    stored = store.files(root_key)
+    present = set(files)
+    removed = {name: state for name, state in stored.items() if name not in present}
+    removed_by_sha = {next(iter(s.shas)): name for name, s in removed.items() if len(s.shas) == 1}
+    renamed_from: set[str] = set()
+    pending: list[_Pending] = []
+
+    def flush() -> Iterator[FileIngested]:
+        yield from _write(pending, root_key, store, embedder, summary)
+        pending.clear()
+
+    for file in files:
+        path = root / file
+        try:
+            data = _read(path, max_file_bytes)
+        except UnreadableFile as error:
+            summary.failed.append(event := FileIngested(file, "failed", reason=str(error)))
+            yield event
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        previous = stored.get(file)
+        if previous and previous.shas == {sha}:
+            summary.unchanged += 1
+            yield FileIngested(file, "unchanged", len(previous.ids))
+            continue
+        try:
+            document = load_document(path, data)
+            chunks = chunk_document(file, document.text, tokenizer.count_many, chunk_tokens)
+        except UnreadableFile as error:
+            summary.failed.append(event := FileIngested(file, "failed", reason=str(error)))
+            yield event
+            continue
+        status, reason = ("changed", "") if previous else ("added", "")
+        if not previous and sha in removed_by_sha:
+            status, reason = "renamed", f"from {removed_by_sha[sha]}"
+            renamed_from.add(removed_by_sha.pop(sha))
+        pending.append(_Pending(file, sha, chunks, status, previous.ids if previous else set(), reason))
+        if sum(len(p.chunks) for p in pending) >= FLUSH_CHUNKS:
+            yield from flush()
+    yield from flush()
+
+    # Deleted last: a renamed file's vectors were still there to be reused above.
+    for file, state in removed.items():
+        store.delete(state.ids)
+        if file not in renamed_from:
+            summary.removed += 1
+            yield FileIngested(file, "removed", len(state.ids))
+
+    summary.chunks_total = sum(len(s.ids) for s in store.files(root_key).values())
+    summary.seconds = time.perf_counter() - started
+    yield IngestFinished(summary)
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UnreadableFile(f"too large ({size / 2**20:.1f} MB > {max_bytes / 2**20:.0f} MB limit; raise max_file_mb to include it)")
+        return path.read_bytes()
+    except OSError as error:
+        raise UnreadableFile(f"cannot read: {error.strerror or error}") from None
+
+
+def _write(pending: list[_Pending], root: str, store: Store, embedder: Embedder, summary: IngestSummary) -> Iterator[FileIngested]:
+    if not pending:
+        return
+    texts = {_text_hash(c): c.embedding_text() for p in pending for c in p.chunks}
+    vectors = store.vectors_for_texts(texts)
+    summary.chunks_reused += sum(1 for p in pending for c in p.chunks if _text_hash(c) in vectors)
+    missing = [h for h in texts if h not in vectors]
+    if missing:
+        for text_hash, vector in zip(missing, embedder.embed([texts[h] for h in missing])):
+            vectors[text_hash] = vector
+        summary.chunks_embedded += len(missing)
+    for item in pending:
+        records = [
+            Record(c.id, c.text, vectors[_text_hash(c)], root, item.file, c.heading, c.start, c.end, item.sha, _text_hash(c))
+            for c in item.chunks
+        ]
+        store.replace_file(records, item.stale_ids)
+        setattr(summary, item.status, getattr(summary, item.status) + 1)
+        yield FileIngested(item.file, item.status, len(records), item.reason)
+
+
+def _text_hash(chunk: Chunk) -> str:
+    return hashlib.sha256(chunk.embedding_text().encode()).hexdigest()[:32]

@@ -1,0 +1,279 @@
+"""The local ledger: every turn, answered, failed or refused, written once by the pipeline.
+
+SQLite under the data dir. Schema changes are named, append-only migrations recorded in
+the `migrations` table (never edit one that has shipped; add the next). Each turn is one
+INSERT in its own transaction, so a killed process loses at most the turn in flight and
+never leaves half a row.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from app.core.errors import FrontdeskError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_create_turns", """
+        CREATE TABLE turns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            question TEXT NOT NULL,
+            route TEXT NOT NULL,
+            topic TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            outcome TEXT NOT NULL,
+            answer TEXT NOT NULL DEFAULT '',
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            counterfactual_cost_usd REAL NOT NULL DEFAULT 0,
+            retrieval_ms REAL,
+            first_token_ms REAL,
+            total_ms REAL,
+            sources TEXT NOT NULL DEFAULT '[]',
+            error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX turns_created_at ON turns(created_at);
+        CREATE INDEX turns_conversation ON turns(conversation_id);
+    """),
+    ("002_grounding_and_egress", """
+        ALTER TABLE turns ADD COLUMN grounding TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE turns ADD COLUMN actions TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE turns ADD COLUMN egress_passage_ids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE turns ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
+    """),
+]
+
+_JSON_COLUMNS = {"sources", "grounding", "actions", "egress_passage_ids"}
+
+
+@dataclass
+class Turn:
+    """One question and what became of it: the row the ledger keeps and `ask --json` prints."""
+
+    question: str
+    conversation_id: str
+    route: str = "none"  # local | frontier | none (refused before any model)
+    topic: str = ""
+    reason: str = ""
+    model: str = ""
+    outcome: str = "failed"  # answered | extractive | refused | handoff | stopped | failed
+    answer: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    counterfactual_cost_usd: float = 0.0
+    retrieval_ms: float | None = None
+    first_token_ms: float | None = None
+    total_ms: float | None = None
+    sources: list[dict] = field(default_factory=list)  # [{"id", "file", "heading", "score", "text"}]
+    error: str = ""
+    grounding: dict = field(default_factory=dict)  # {"passed": bool, "unsupported": [...]}
+    actions: list[str] = field(default_factory=list)  # what the pipeline did, in order
+    egress_passage_ids: list[str] = field(default_factory=list)  # passages that left the machine
+    redactions: int = 0
+    created_at: str = ""
+    id: int | None = None
+
+    @property
+    def passage_ids(self) -> list[str]:
+        return [s["id"] for s in self.sources]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passage_ids"] = self.passage_ids
+        return data
+
+
+_TURN_COLUMNS = [f.name for f in fields(Turn) if f.name != "id"]
+
+
+@dataclass(frozen=True)
+class TurnFilter:
+    route: str | None = None
+    model: str | None = None
+    outcome: str | None = None
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date (whole day included) or datetime, exclusive
+    text: str | None = None  # substring of question or answer
+    conversation_id: str | None = None
+    egress_only: bool = False
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column in ("route", "model", "outcome", "conversation_id"):
+            if getattr(self, column):
+                clauses.append(f"{column} = ?")
+                params.append(getattr(self, column))
+        if self.since:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("created_at < ?")
+            # A bare date means "through the end of that day".
+            params.append(self.until + "T99" if len(self.until) == 10 else self.until)
+        if self.text:
+            clauses.append("(question LIKE ? OR answer LIKE ?)")
+            params += [f"%{self.text}%"] * 2
+        if self.egress_only:
+            clauses.append("egress_passage_ids != '[]' OR route = 'frontier'")
+        return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else "", params
+
+
+@dataclass(frozen=True)
+class Summary:
+    turns: int
+    local: int
+    frontier: int
+    spend_usd: float
+    counterfactual_usd: float
+
+    @property
+    def share_local(self) -> float:
+        return self.local / self.turns if self.turns else 0.0
+
+    @property
+    def savings_usd(self) -> float:
+        return self.counterfactual_usd - self.spend_usd
+
+    @property
+    def savings_pct(self) -> float:
+        return 100.0 * self.savings_usd / self.counterfactual_usd if self.counterfactual_usd else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "turns": self.turns, "local": self.local, "frontier": self.frontier,
+            "share_local": round(self.share_local, 4), "spend_usd": round(self.spend_usd, 6),
+            "counterfactual_usd": round(self.counterfactual_usd, 6), "savings_usd": round(self.savings_usd, 6),
+            "savings_pct": round(self.savings_pct, 2),
+        }
+
+
+class Ledger:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()  # the TUI writes from workers; SQLite connections aren't shared
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise FrontdeskError(
+                f"The ledger at {path} cannot be opened: {error}",
+                "If the file is damaged, move it aside; a new ledger is created on the next run.",
+            ) from None
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in applied:
+                    continue
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in filter(str.strip, sql.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
+                    self._db.execute("COMMIT")
+                except Exception:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def applied_migrations(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def record(self, turn: Turn) -> Turn:
+        turn.created_at = turn.created_at or now_iso()
+        values = [json.dumps(getattr(turn, c)) if c in _JSON_COLUMNS else getattr(turn, c) for c in _TURN_COLUMNS]
+        with self._lock:
+            cursor = self._db.execute(
+                f"INSERT INTO turns ({', '.join(_TURN_COLUMNS)}) VALUES ({', '.join('?' * len(_TURN_COLUMNS))})", values,
+            )
+        turn.id = cursor.lastrowid
+        return turn
+
+    def turns(self, where: TurnFilter = TurnFilter(), limit: int | None = None, newest_first: bool = True) -> list[Turn]:
+        clause, params = where.where()
+        sql = f"SELECT * FROM turns{clause} ORDER BY id {'DESC' if newest_first else 'ASC'}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_turn(row) for row in rows]
+
+    def summary(self, where: TurnFilter = TurnFilter()) -> Summary:
+        clause, params = where.where()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), SUM(route = 'local'), SUM(route = 'frontier'), "
+                f"COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_cost_usd), 0) FROM turns{clause}",
+                params,
+            ).fetchone()
+        return Summary(row[0], row[1] or 0, row[2] or 0, row[3], row[4])
+
+    def daily(self, where: TurnFilter = TurnFilter()) -> list[tuple[str, float, float]]:
+        """(day, spend, counterfactual) per day, oldest first: the spend chart's data."""
+        clause, params = where.where()
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT substr(created_at, 1, 10) AS day, SUM(cost_usd), SUM(counterfactual_cost_usd) FROM turns{clause} "
+                "GROUP BY day ORDER BY day", params,
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def spend_since(self, since_iso: str, route: str = "frontier") -> float:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM turns WHERE route = ? AND created_at >= ?", (route, since_iso),
+            ).fetchone()
+        return row[0]
+
+    def conversations(self, limit: int = 50) -> list[tuple[str, str, str, int]]:
+        """(conversation_id, started_at, first question, turns), newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT conversation_id, MIN(created_at), "
+                "(SELECT question FROM turns t2 WHERE t2.conversation_id = t.conversation_id ORDER BY id LIMIT 1), "
+                "COUNT(*) FROM turns t GROUP BY conversation_id ORDER BY MAX(id) DESC LIMIT ?", (limit,),
+            ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _turn(row: sqlite3.Row) -> Turn:
+    data = {key: row[key] for key in row.keys()}
+    for column in _JSON_COLUMNS:
+        data[column] = json.loads(data[column])
+    return Turn(**data)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def export_rows(turns: Iterable[Turn]) -> list[dict[str, Any]]:
+    """Flat rows for CSV: lists become ';'-joined strings, dicts JSON."""
+    rows = []
+    for turn in turns:
+        data = turn.to_json()
+        data["sources"] = ";".join(f"{s['file']}#{s.get('heading', '')}" for s in turn.sources)
+        data["passage_ids"] = ";".join(turn.passage_ids)
+        data["egress_passage_ids"] = ";".join(turn.egress_passage_ids)
+        data["actions"] = ";".join(turn.actions)
+        data["grounding"] = json.dumps(turn.grounding)
+        rows.append(data)
+    return rows

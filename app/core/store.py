@@ -1,0 +1,186 @@
+"""The Chroma store: the only module that imports chromadb.
+
+One collection holds the chunks of every ingested docs folder. Each record carries its
+folder (`root`), file, heading path, offsets, the hash of its file's bytes (`file_sha`)
+and the hash of its embedded text (`text_hash`). The store itself is the source of truth
+for incremental ingest (no side manifest that could disagree with it after a crash), and
+`text_hash` lets ingest reuse a vector instead of embedding the same text twice.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from app.core.errors import StoreError
+from app.core.passage import Passage
+from app.settings import Settings
+
+# Chroma's telemetry would try to reach the network; there is none, and it's not wanted.
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+_PAGE = 5000  # records per get() page; keeps memory flat on large stores
+_IN_LIMIT = 500  # values per $in filter
+
+
+@dataclass
+class StoredFile:
+    shas: set[str] = field(default_factory=set)
+    ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    text: str
+    vector: np.ndarray
+    root: str
+    file: str
+    heading: str
+    start: int
+    end: int
+    file_sha: str
+    text_hash: str
+
+    def metadata(self) -> dict:
+        return {
+            "root": self.root, "file": self.file, "heading": self.heading, "start": self.start,
+            "end": self.end, "file_sha": self.file_sha, "text_hash": self.text_hash,
+        }
+
+
+class Store:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def _client(self):
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError:
+            raise StoreError("chromadb is not installed", "Run scripts/setup.sh from the README.") from None
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        url = self.settings["chroma_url"]
+        try:
+            if url:
+                parsed = urlparse(url)
+                if not parsed.hostname:
+                    raise StoreError(f"Bad chroma_url {url!r}", "Use the form http://host:port.")
+                client = chromadb.HttpClient(
+                    host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https", settings=chroma_settings,
+                )
+                client.heartbeat()
+                return client
+            self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+        except StoreError:
+            raise
+        except Exception as error:
+            where = url or str(self.settings.chroma_dir)
+            raise StoreError(
+                f"Cannot open the Chroma store at {where}: {type(error).__name__}: {error}",
+                "Check that the Chroma server is running" if url else "Check the data directory (FRONTDESK_HOME) is writable.",
+            ) from None
+
+    @cached_property
+    def _collection(self):
+        try:
+            # Embeddings are always passed in: Chroma's default embedder would download a model.
+            return self._client.get_or_create_collection(
+                self.settings["collection"], embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+            )
+        except Exception as error:
+            raise StoreError(f"Cannot open collection {self.settings['collection']!r}: {error}", "Check the Chroma store.") from None
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def roots(self) -> dict[str, int]:
+        """Docs folders in the store with their chunk counts."""
+        counts: dict[str, int] = defaultdict(int)
+        for _, metadata in self._iter_metadata(None):
+            counts[metadata["root"]] += 1
+        return dict(counts)
+
+    def files(self, root: str) -> dict[str, StoredFile]:
+        """What the store holds for one docs folder: file -> file hashes and record ids."""
+        files: dict[str, StoredFile] = defaultdict(StoredFile)
+        for record_id, metadata in self._iter_metadata({"root": root}):
+            stored = files[metadata["file"]]
+            stored.shas.add(metadata["file_sha"])
+            stored.ids.add(record_id)
+        return dict(files)
+
+    def _iter_metadata(self, where: dict | None):
+        offset = 0
+        while True:
+            page = self._collection.get(where=where, include=["metadatas"], limit=_PAGE, offset=offset)
+            yield from zip(page["ids"], page["metadatas"])
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def vectors_for_texts(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored vectors for any of these text hashes, whichever file they belong to."""
+        wanted = sorted(set(text_hashes))
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(wanted), _IN_LIMIT):
+            page = self._collection.get(
+                where={"text_hash": {"$in": wanted[i:i + _IN_LIMIT]}}, include=["metadatas", "embeddings"],
+            )
+            for metadata, vector in zip(page["metadatas"], page["embeddings"]):
+                found[metadata["text_hash"]] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def replace_file(self, records: Sequence[Record], stale_ids: Iterable[str]) -> None:
+        """Write a file's records, then drop its old ones.
+
+        Upsert first, delete second: a crash in between leaves extra records whose
+        `file_sha` no longer matches, which the next ingest sees as "changed" and cleans.
+        """
+        if records:
+            self._collection.upsert(
+                ids=[r.id for r in records],
+                embeddings=np.stack([r.vector for r in records]),
+                documents=[r.text for r in records],
+                metadatas=[r.metadata() for r in records],
+            )
+        self.delete(set(stale_ids) - {r.id for r in records})
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), _PAGE):
+            self._collection.delete(ids=ids[i:i + _PAGE])
+
+    def query(self, vectors: np.ndarray, k: int) -> list[list[Passage]]:
+        if self.count() == 0:
+            return [[] for _ in range(len(vectors))]
+        result = self._collection.query(
+            query_embeddings=vectors, n_results=k, include=["documents", "metadatas", "distances"],
+        )
+        return [
+            [_passage(i, d, m, 1.0 - dist) for i, d, m, dist in zip(ids, docs, metas, dists)]
+            for ids, docs, metas, dists in zip(result["ids"], result["documents"], result["metadatas"], result["distances"])
+        ]
+
+    def get(self, ids: Sequence[str]) -> list[Passage]:
+        """Passages by id, in the order asked (unknown ids are left out)."""
+        if not ids:
+            return []
+        page = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])}
+        return [by_id[i] for i in ids if i in by_id]
+
+
+def _passage(record_id: str, text: str, metadata: dict, score: float) -> Passage:
+    return Passage(
+        id=record_id, text=text, file=metadata["file"], heading=metadata.get("heading", ""), score=float(score),
+        root=metadata.get("root", ""), start=int(metadata.get("start", 0)), end=int(metadata.get("end", 0)),
+    )

@@ -1,0 +1,230 @@
+"""Typed settings: defaults < frontdesk.toml < FRONTDESK_* environment < CLI flags.
+
+Each setting has a dotted name (`frontier.model`); in the TOML file it is written as a
+key in its table (`[frontier]` / `model = ...`), in the environment as
+`FRONTDESK_FRONTIER_MODEL`. `Settings.sources` records where each value came from, which
+`frontdesk config` shows.
+
+The Anthropic API key is deliberately not a setting: it is read from ANTHROPIC_API_KEY
+(or `api_key` under `[frontier]` in a config file the user controls) and never stored
+in `values`, so it cannot leak through `frontdesk config`, the ledger or a log line.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_NAME = "frontdesk.toml"
+ENV_PREFIX = "FRONTDESK_"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+def _default_home() -> str:
+    from platformdirs import user_data_dir
+
+    return user_data_dir("frontdesk", appauthor=False)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("home", Path, None, "data directory: Chroma store, ledger (default: the platform's user data dir)"),
+    Option("docs", Path, PROJECT_ROOT / "knowledge", "docs folder that `frontdesk ingest` loads by default"),
+    Option("chroma_url", str, "", "Chroma server URL (http://host:port); empty = persistent store in the data dir"),
+    Option("collection", str, "frontdesk", "Chroma collection name"),
+    Option("top_k", int, 5, "passages retrieved per question"),
+    Option("chunk_tokens", int, 128, "chunk size limit in embedder tokens (MiniLM was trained on 128)"),
+    Option("max_file_mb", float, 20.0, "files larger than this are skipped"),
+    Option("embed_batch", int, 64, "chunks embedded per batch"),
+    Option("local.model", Path, None, "GGUF file; default: first *.gguf in models/, else the bundled SmolLM2"),
+    Option("local.n_ctx", int, 2048, "local model context window (tokens)"),
+    Option("local.max_tokens", int, 256, "longest local answer (tokens)"),
+    Option("local.threads", int, 0, "CPU threads for the local model (0 = all cores)"),
+    Option("local.temperature", float, 0.2, "local sampling temperature"),
+    Option("frontier.model", str, "claude-sonnet-4-5", "Anthropic model for escalated questions"),
+    Option("frontier.max_tokens", int, 1024, "longest frontier answer (tokens)"),
+    Option("frontier.base_url", str, "", "Anthropic API base URL (empty = the SDK's default)"),
+    Option("frontier.timeout", float, 30.0, "seconds before a frontier call is abandoned"),
+    Option("frontier.max_retries", int, 2, "SDK retries on 429/5xx/529 before falling back"),
+    Option("frontier.input_usd_per_mtok", float, 3.0, "frontier price per million input tokens"),
+    Option("frontier.output_usd_per_mtok", float, 15.0, "frontier price per million output tokens"),
+    Option("frontier.monthly_budget_usd", float, 0.0, "stop escalating after this spend per calendar month (0 = no limit)"),
+    Option("local.input_usd_per_mtok", float, 0.0, "local price per million input tokens (electricity, if you count it)"),
+    Option("local.output_usd_per_mtok", float, 0.0, "local price per million output tokens"),
+    Option("routing.policy", Path, None, "routing policy TOML (default: the shipped app/core/routing_policy.toml)"),
+    Option("egress.redact", bool, True, "redact personal data before anything is sent to the frontier"),
+    Option("egress.local_only", list, [], "globs of docs (relative to their folder) that never leave the machine"),
+)
+OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def env_name(option_name: str) -> str:
+    return ENV_PREFIX + option_name.replace(".", "_").upper()
+
+
+def _coerce(option: Option, raw: Any, origin: str, base_dir: Path) -> Any:
+    """Turn a TOML/env/flag value into the option's type, or raise a ConfigError naming where."""
+    try:
+        if option.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {raw!r}")
+        if option.type is list:
+            if isinstance(raw, list):
+                return [str(item) for item in raw]
+            return [part.strip() for part in str(raw).split(",") if part.strip()]
+        if option.type is Path:
+            path = Path(str(raw)).expanduser()
+            return path if path.is_absolute() else (base_dir / path)
+        if option.type in (int, float) and isinstance(raw, bool):
+            raise ValueError(f"expected a number, got {raw!r}")
+        return option.type(raw)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"Bad value for setting '{option.name}' in {origin}: {error}",
+            f"Expected {option.type.__name__}: {option.help}.",
+        ) from None
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any]
+    sources: dict[str, str]
+    config_file: Path | None = None
+    # Read from the environment or the user's config file; never shown, logged or stored.
+    api_key: str | None = field(default=None, repr=False)
+    api_key_source: str = ""
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def home(self) -> Path:
+        return self.values["home"]
+
+    @property
+    def docs(self) -> Path:
+        return self.values["docs"]
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / "ledger.sqlite3"
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with some values replaced (dotted names as keys with '_' for '.')."""
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for key, value in overrides.items():
+            name = key if key in OPTIONS_BY_NAME else key.replace("__", ".")
+            values[name] = value
+            sources[name] = "override"
+        return Settings(values, sources, self.config_file, self.api_key, self.api_key_source)
+
+
+def find_config_file(explicit: str | Path | None, environ: dict[str, str]) -> Path | None:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}", "Check the --config path.")
+        return path
+    if environ.get("FRONTDESK_CONFIG"):
+        path = Path(environ["FRONTDESK_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path} (from FRONTDESK_CONFIG)", "Fix or unset FRONTDESK_CONFIG.")
+        return path
+    local = Path.cwd() / CONFIG_NAME
+    if local.is_file():
+        return local
+    home = environ.get("FRONTDESK_HOME") or _default_home()
+    in_home = Path(home).expanduser() / CONFIG_NAME
+    return in_home if in_home.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}", "Fix the line it names, or move the file aside.") from None
+    except OSError as error:
+        raise ConfigError(f"Cannot read {path}: {error.strerror}", "Check the file's permissions.") from None
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    config: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from the four layers. `flags` maps option names to CLI values (None = not given)."""
+    environ = dict(os.environ if environ is None else environ)
+    values = {o.name: o.default for o in OPTIONS}
+    sources = {o.name: "default" for o in OPTIONS}
+    api_key, api_key_source = None, ""
+
+    config_file = find_config_file(config, environ)
+    if config_file:
+        table = _read_toml(config_file)
+        frontier_table = table.get("frontier") if isinstance(table.get("frontier"), dict) else {}
+        if "api_key" in frontier_table:
+            api_key, api_key_source = str(frontier_table.pop("api_key")), f"{config_file} [frontier] api_key"
+        for name, raw in _flatten(table).items():
+            if name not in OPTIONS_BY_NAME:
+                raise ConfigError(
+                    f"Unknown setting '{name}' in {config_file}",
+                    "Run `frontdesk config` to list the settings and their names.",
+                )
+            values[name] = _coerce(OPTIONS_BY_NAME[name], raw, str(config_file), config_file.parent)
+            sources[name] = str(config_file)
+
+    for option in OPTIONS:
+        variable = env_name(option.name)
+        if environ.get(variable, "") != "":
+            values[option.name] = _coerce(option, environ[variable], f"${variable}", Path.cwd())
+            sources[option.name] = f"env {variable}"
+
+    for name, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        if name not in OPTIONS_BY_NAME:
+            raise ConfigError(f"Unknown setting '{name}'", "Run `frontdesk config` to list the settings.")
+        values[name] = _coerce(OPTIONS_BY_NAME[name], raw, "the command line", Path.cwd())
+        sources[name] = "command line"
+
+    if values["home"] is None:
+        values["home"] = Path(_default_home())
+    values["home"] = Path(values["home"]).expanduser().resolve()
+
+    if environ.get("ANTHROPIC_API_KEY"):
+        api_key, api_key_source = environ["ANTHROPIC_API_KEY"], "env ANTHROPIC_API_KEY"
+    return Settings(values, sources, config_file, api_key, api_key_source)

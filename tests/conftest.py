@@ -1,0 +1,92 @@
+"""Shared fixtures: every test runs against real components in an isolated data dir."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+SHARED = ROOT.parent / "shared"
+RAILWAY_DOCS = SHARED / "datasets" / "railway-docs"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """No test reads the developer's settings, data dir, key or a stray frontdesk.toml."""
+    for name in list(os.environ):
+        if name.startswith("FRONTDESK_") or name == "ANTHROPIC_API_KEY":
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+@pytest.fixture
+def home(isolated_env) -> Path:
+    return isolated_env
+
+
+@pytest.fixture
+def services(home):
+    from app.core.services import Services
+    from app.settings import load_settings
+
+    return Services(load_settings())
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Run `frontdesk ARGS` in-process (the embedder is loaded once per test session)."""
+    from app.cli import main
+
+    def run(*args: str, stdin: str | None = None) -> CliResult:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main([str(a) for a in args])
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def knowledge_home(tmp_path_factory) -> Path:
+    """A data dir with the sample docs ingested once for the whole session (read-only use)."""
+    from app.core.services import Services
+    from app.settings import load_settings
+
+    home = tmp_path_factory.mktemp("knowledge-home")
+    settings = load_settings(environ={"FRONTDESK_HOME": str(home)})
+    for _ in Services(settings).ingest(KNOWLEDGE):
+        pass
+    return home
+
+
+@pytest.fixture
+def knowledge_services(knowledge_home, monkeypatch):
+    from app.core.services import Services
+    from app.settings import load_settings
+
+    monkeypatch.setenv("FRONTDESK_HOME", str(knowledge_home))
+    return Services(load_settings())
