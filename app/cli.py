@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
+from app.cli_answers import cmd_ask, cmd_route
+from app.cli_logs import add_logs_arguments, cmd_logs
 from app.core.errors import FrontdeskError
 from app.settings import OPTIONS, env_name, load_settings
 
@@ -41,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", parents=[common], help="show the passages that best match a question")
     _question_arguments(search)
+
+    ask = commands.add_parser("ask", parents=[common], help="answer a question from the docs (routed, cited, checked, logged)")
+    _question_arguments(ask)
+
+    route = commands.add_parser("route", parents=[common], help="show who would answer a question, and why, without answering")
+    route.add_argument("question", nargs="?", help="the question (or use --stdin)")
+    route.add_argument("--stdin", action="store_true", help="read one question per line; write one JSON line per question")
+    route.add_argument("--json", action="store_true", help="print JSON")
+    route.add_argument("--docs", action="store_true", help="also apply the relevance thresholds, using the docs store")
+
+    logs = commands.add_parser("logs", parents=[common], help="review turns: routing, cost and savings")
+    add_logs_arguments(logs)
 
     config = commands.add_parser("config", parents=[common], help="show the effective settings and where each came from")
     config.add_argument("--json", action="store_true")
@@ -168,14 +182,14 @@ def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:
         yield items[i:i + size]
 
 
-def _require_documents(services) -> None:
+def require_documents(services) -> None:
     if services.store.count() == 0:
         raise FrontdeskError("The docs store is empty", "Load docs first: frontdesk ingest PATH (or just `frontdesk ingest` for the sample docs).")
 
 
 def cmd_search(services, args) -> int:
     questions = questions_from(args)
-    _require_documents(services)
+    require_documents(services)
     as_json = args.json or args.stdin
     for batch in in_batches(questions):
         for question, passages in zip(batch, services.retriever.search_many(batch)):
@@ -222,7 +236,9 @@ def _plain(value):
     return value
 
 
-COMMANDS: dict[str, Callable] = {"ingest": cmd_ingest, "search": cmd_search, "config": cmd_config}
+COMMANDS: dict[str, Callable] = {
+    "ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "route": cmd_route, "logs": cmd_logs, "config": cmd_config,
+}
 
 
 if __name__ == "__main__":

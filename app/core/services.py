@@ -36,6 +36,43 @@ class Services:
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.settings["top_k"])
 
+    @cached_property
+    def router(self):
+        from app.core.router import Router
+
+        return Router.from_settings(self.settings, self.embedder)
+
+    @cached_property
+    def local(self):
+        from app.core.providers.llama_cpp import LlamaCppProvider
+
+        return LlamaCppProvider(self.settings)
+
+    @cached_property
+    def frontier(self):
+        from app.core.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(self.settings)
+
+    @cached_property
+    def ledger(self):
+        from app.core.ledger import Ledger
+
+        return Ledger(self.settings.ledger_path)
+
+    @cached_property
+    def assistant(self):
+        from app.core.assistant import Assistant
+
+        return Assistant(self.settings, self.store, self.embedder, self.router, self.local, self.frontier, self.ledger)
+
+    def warm_up(self) -> None:
+        """Load the embedder, the store and the local model now (a front end calls this in the background)."""
+        self.embedder.load()
+        self.store.count()
+        self.router.decide("warm up")
+        self.local.load()
+
     def ingest(self, root: Path | None = None) -> Iterator[IngestEvent]:
         return ingest_folder(
             root or self.settings.docs, self.store, self.embedder, self.tokenizer,

@@ -1,0 +1,70 @@
+"""`frontdesk logs`: recent turns, a cost summary, filters and CSV/JSON export."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from app.core.ledger import TurnFilter, export_rows
+
+
+def add_logs_arguments(command) -> None:
+    command.add_argument("--route", choices=["local", "frontier", "none"], help="only turns with this route")
+    command.add_argument("--model", help="only turns answered by this model")
+    command.add_argument("--outcome", choices=["answered", "extractive", "refused", "handoff", "stopped", "failed"])
+    command.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD), inclusive")
+    command.add_argument("--until", metavar="DATE", help="through this date (YYYY-MM-DD), inclusive")
+    command.add_argument("--search", metavar="TEXT", help="text in the question or answer")
+    command.add_argument("--egress", action="store_true", help="only escalations: what left the machine (passages, redactions)")
+    command.add_argument("-n", "--limit", type=int, default=20, help="turns to list (default 20; exports take all unless set)")
+    output = command.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="export turns and the summary as JSON")
+    output.add_argument("--csv", action="store_true", help="export turns as CSV")
+
+
+def turn_filter(args) -> TurnFilter:
+    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome, since=args.since,
+                      until=args.until, text=args.search, egress_only=args.egress)
+
+
+def cmd_logs(services, args) -> int:
+    from app.cli import EXIT_OK
+
+    ledger = services.ledger
+    where = turn_filter(args)
+    exporting = args.json or args.csv
+    limit = args.limit if not exporting or "-n" in sys.argv or "--limit" in sys.argv else None
+    turns = ledger.turns(where, limit=limit)
+    summary = ledger.summary(where)
+    if args.json:
+        print(json.dumps({"summary": summary.to_json(), "turns": [t.to_json() for t in turns]}, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    if args.csv:
+        rows = export_rows(turns)
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return EXIT_OK
+    if args.egress:
+        for turn in turns:
+            print(f"{turn.created_at[:19]}  #{turn.id}  {turn.model or '-'}  {len(turn.egress_passage_ids)} passage(s) sent, "
+                  f"{turn.redactions} redaction(s)  {_clip(turn.question, 50)}")
+            for passage_id in turn.egress_passage_ids:
+                source = next((s for s in turn.sources if s["id"] == passage_id), None)
+                print(f"      {passage_id}  {source['file'] + ' § ' + source['heading'] if source else ''}")
+    else:
+        print(f"{'time':<19}  {'route':<8}  {'outcome':<10}  {'model':<28}  {'tokens':>11}  {'cost $':>9}  {'frontier $':>10}  {'ms':>7}  question")
+        for turn in turns:
+            print(f"{turn.created_at[:19]:<19}  {turn.route:<8}  {turn.outcome:<10}  {_clip(turn.model, 28):<28}  "
+                  f"{turn.input_tokens:>5}/{turn.output_tokens:<5}  {turn.cost_usd:>9.5f}  {turn.counterfactual_cost_usd:>10.5f}  "
+                  f"{(turn.total_ms or 0):>7.0f}  {_clip(turn.question, 60)}")
+    print(
+        f"\n{summary.turns} turns · {summary.share_local:.0%} answered locally · spend ${summary.spend_usd:.4f} · "
+        f"all-frontier ${summary.counterfactual_usd:.4f} · saved ${summary.savings_usd:.4f} ({summary.savings_pct:.1f}%)"
+    )
+    return EXIT_OK
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
