@@ -23,6 +23,7 @@ from app.core.egress import is_local_only, redact
 from app.core.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
 from app.core.extractive import extractive_answer
+from app.core.injection import quarantine
 from app.core.grounding import GroundingResult, check_grounding, cited_ids
 from app.core.ledger import Ledger, Turn
 from app.core.passage import Passage
@@ -151,7 +152,9 @@ class _Run:
         if not turn.question:
             raise FrontdeskError("Empty question", "Type a question first.")
         vector = self.a.embedder.embed([turn.question])
-        passages = self.a.store.query(vector, k)[0]
+        passages, held = quarantine(self.a.store.query(vector, k)[0])
+        for passage, why in held:
+            turn.actions.append(f"quarantined passage {passage.id} of {passage.file}: it {why}")
         turn.retrieval_ms = self._ms()
         turn.sources = [p.to_json() for p in passages]
         yield Retrieved(passages)
