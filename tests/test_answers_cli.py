@@ -1,0 +1,131 @@
+"""`frontdesk ask`, `route` and `logs` as a user runs them, plus the ledger's migrations."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from app.core.ledger import MIGRATIONS, Ledger, Turn
+from fake_anthropic import FakeAnthropic
+
+TURN_FIELDS = {"question", "route", "reason", "answer", "model", "sources", "cost_usd", "counterfactual_cost_usd",
+               "input_tokens", "output_tokens", "retrieval_ms", "first_token_ms", "total_ms", "passage_ids", "error",
+               "outcome", "grounding", "created_at", "egress_passage_ids", "redactions"}
+
+
+@pytest.fixture
+def home_with_docs(knowledge_home, tmp_path, monkeypatch):
+    home = tmp_path / "cli-home"
+    shutil.copytree(knowledge_home, home)
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    monkeypatch.setenv("FRONTDESK_LOCAL_MAX_TOKENS", "32")
+    return home
+
+
+@pytest.fixture
+def frontier(monkeypatch):
+    with FakeAnthropic(reply="Extra Team seats are charged for the days left in the period [1].") as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-cli-test-0000000000000000")
+        monkeypatch.setenv("FRONTDESK_FRONTIER_BASE_URL", server.url)
+        monkeypatch.setenv("FRONTDESK_FRONTIER_MAX_RETRIES", "0")
+        yield server
+
+
+@pytest.mark.parametrize("question,route", [
+    ("how much will 3 extra seats cost me?", "frontier"),
+    ("my webhook keeps getting a 401", "frontier"),
+    ("how do I reset my password?", "local"),
+])
+def test_route_prints_the_decision_and_reason(cli, question, route):
+    result = cli("route", question, "--json")
+    (decision,) = result.json_lines()
+    assert decision["question"] == question and decision["route"] == route
+    assert decision["reason"] and decision["topic"] in decision["reason"]
+    text = cli("route", question)
+    assert text.out.startswith(route)
+
+
+def test_route_stdin_handles_many_questions_in_one_pass(cli):
+    questions = ["can I get an invoice for last month?", "what's the weather tomorrow?", "how do I paginate GET /v2/documents?"] * 40
+    result = cli("route", "--stdin", stdin="\n".join(questions))
+    rows = result.json_lines()
+    assert len(rows) == 120
+    assert [r["route"] for r in rows[:3]] == ["frontier", "local", "frontier"]
+    assert rows[1]["topic"] == "out_of_scope"
+
+
+def test_ask_json_holds_every_ledger_field(cli, home_with_docs, frontier):
+    result = cli("ask", "how much will 3 extra seats cost me?", "--json")
+    assert result.code == 0, result.err
+    (answer,) = result.json_lines()
+    assert TURN_FIELDS <= set(answer)
+    assert answer["route"] == "frontier" and answer["outcome"] == "answered"
+    assert answer["grounding"]["passed"] is True and answer["cost_usd"] > 0
+    assert set(answer["sources"][0]) >= {"file", "heading", "score", "text"}
+    logged = json.loads(cli("logs", "--json").out)
+    assert logged["turns"][0]["answer"] == answer["answer"]
+
+
+def test_ask_streams_then_prints_sources_and_who_answered(cli, home_with_docs, frontier):
+    result = cli("ask", "can I pay by bank transfer for an annual plan?")
+    assert result.code == 0
+    assert "draft:" in result.err  # the streamed draft goes to stderr...
+    assert "Sources:\n  [1] " in result.out  # ...the checked answer and its sources to stdout
+    last = result.out.strip().splitlines()[-1]
+    assert "cost $" in last and "all-frontier $" in last and " s" in last
+
+
+def test_ask_stdin_and_the_logs_summary_and_exports(cli, home_with_docs, frontier, monkeypatch):
+    questions = ["what's the weather in Rome?", "how much will 3 extra seats cost me?", "tell me a joke"]
+    rows = cli("ask", "--stdin", stdin="\n".join(questions)).json_lines()
+    assert [r["outcome"] for r in rows] == ["refused", "answered", "refused"]
+    assert [r["route"] for r in rows] == ["none", "frontier", "none"]
+
+    summary = cli("logs").out.strip().splitlines()[-1]
+    assert summary.startswith("3 turns")
+    spend = rows[1]["cost_usd"]
+    counterfactual = sum(r["counterfactual_cost_usd"] for r in rows)
+    assert f"spend ${spend:.4f}" in summary and f"all-frontier ${counterfactual:.4f}" in summary
+
+    exported = json.loads(cli("logs", "--json").out)
+    assert exported["summary"]["turns"] == 3 and exported["summary"]["frontier"] == 1
+    assert exported["summary"]["savings_pct"] == pytest.approx(100 * (counterfactual - spend) / counterfactual, abs=0.01)
+    only_frontier = json.loads(cli("logs", "--json", "--route", "frontier").out)
+    assert [t["question"] for t in only_frontier["turns"]] == [questions[1]]
+    table = list(csv.DictReader(io.StringIO(cli("logs", "--csv", "--search", "joke").out)))
+    assert len(table) == 1 and table[0]["outcome"] == "refused" and table[0]["question"] == "tell me a joke"
+    assert json.loads(cli("logs", "--json", "--since", "2999-01-01").out)["summary"]["turns"] == 0
+    assert json.loads(cli("logs", "--json", "--until", "2000-01-01").out)["summary"]["turns"] == 0
+    egress = cli("logs", "--egress").out
+    assert "passage(s) sent" in egress and questions[1][:30] in egress
+
+
+def test_ledger_migrations_are_named_append_only_and_upgrade_old_files(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    old = sqlite3.connect(path)  # a ledger written by the first release: only the first migration
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for statement in filter(str.strip, MIGRATIONS[0][1].split(";")):
+        old.execute(statement)
+    old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (MIGRATIONS[0][0],))
+    old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome) VALUES ('2026-01-01T00:00:00', 'c1', 'old question', 'local', 'answered')")
+    old.commit()
+    old.close()
+    ledger = Ledger(path)
+    assert ledger.applied_migrations() == [name for name, _ in MIGRATIONS]
+    (turn,) = ledger.turns()
+    assert turn.question == "old question" and turn.grounding == {} and turn.redactions == 0
+    ledger.record(Turn(question="new", conversation_id="c2", outcome="refused", route="none"))
+    assert Ledger(path).summary().turns == 2  # reopening applies nothing twice
+
+
+def test_a_damaged_ledger_is_a_clear_error(cli, tmp_path, monkeypatch):
+    home = tmp_path / "damaged"
+    home.mkdir()
+    (home / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    result = cli("logs")
+    assert result.code == 2 and "cannot be opened" in result.err and "move it aside" in result.err
