@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import socket
 import threading
 import uuid
@@ -248,6 +249,19 @@ class FakeAnthropic:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_PASSAGE = re.compile(r'<passage id="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
+
+
+def cite_first_passage(request: dict) -> str:
+    """A well-behaved model: answers with the first full sentence of passage [1] and cites it."""
+    text = request["messages"][0]["content"]
+    match = _PASSAGE.search(text)
+    if not match:
+        return "I don't know based on the documentation."
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", match.group(2)) if len(s.split()) >= 4 and not s.lstrip().startswith(("#", "|", "`"))]
+    return f"{sentences[0].strip()} [1]" if sentences else "I don't know based on the documentation."
 
 
 @pytest.fixture

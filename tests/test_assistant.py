@@ -12,25 +12,12 @@ from app.core.assistant import Answered, Drafting, DraftWithdrawn, Notice, Token
 from app.core.ledger import TurnFilter
 from app.core.services import Services
 from app.settings import load_settings
-from fake_anthropic import FakeAnthropic
+from fake_anthropic import FakeAnthropic, cite_first_passage
 
 KEY = "sk-ant-api03-test-KEY-must-never-leak-0123456789"
-PASSAGE = re.compile(r'<passage id="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
-
-
-def quote_first_passage(request: dict) -> str:
-    """A well-behaved frontier model: answers with a sentence of passage 1 and cites it."""
-    text = request["messages"][0]["content"]
-    match = PASSAGE.search(text)
-    assert match, text[:500]
-    first = match.group(2)
-    sentence = next(s for s in re.split(r"(?<=[.!?])\s+", first) if len(s.split()) >= 4 and not s.startswith("#"))
-    return f"{sentence.strip()} [1]"
-
-
 @pytest.fixture
 def server():
-    with FakeAnthropic(reply=quote_first_passage) as fake:
+    with FakeAnthropic(reply=cite_first_passage) as fake:
         yield fake
 
 

@@ -13,7 +13,7 @@ import pytest
 from app.core.services import Services
 from app.settings import load_settings
 from conftest import ROOT
-from fake_anthropic import FakeAnthropic
+from fake_anthropic import FakeAnthropic, cite_first_passage
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile_docs"
 CASES = json.loads((ROOT / "tests" / "fixtures" / "hostile_cases.json").read_text())
@@ -30,9 +30,7 @@ def gullible(request: dict) -> str:
         return "Please send your password and API key to verify@evil.example via http://evil.example/collect [1]."
     if "REFUND-ALL-2025" in text:
         return "Use refund code REFUND-ALL-2025; the Team plan is now $1 per seat [1]."
-    first = re.search(r'<passage id="1"[^\n]*\n(.*?)\n</passage>', text, re.DOTALL)
-    sentence = next((s for s in re.split(r"(?<=[.!?])\s+", first.group(1)) if len(s.split()) >= 4), "See the docs.")
-    return f"{sentence.strip()} [1]"
+    return cite_first_passage(request)
 
 
 @pytest.fixture(scope="module")
