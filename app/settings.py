@@ -50,7 +50,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("local.model", Path, None, "GGUF file; default: first *.gguf in models/, else the bundled SmolLM2"),
     Option("local.n_ctx", int, 2048, "local model context window (tokens)"),
     Option("local.max_tokens", int, 256, "longest local answer (tokens)"),
-    Option("local.threads", int, 0, "CPU threads for the local model (0 = all cores)"),
+    Option("local.threads", int, 0, "CPU threads for the local model (0 = auto: half the logical CPUs, see models/README.md)"),
     Option("local.temperature", float, 0.2, "local sampling temperature"),
     Option("frontier.model", str, "claude-sonnet-4-5", "Anthropic model for escalated questions"),
     Option("frontier.max_tokens", int, 1024, "longest frontier answer (tokens)"),

@@ -28,7 +28,9 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import threading
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -120,7 +122,9 @@ def _load_fix(path: Path, origin: str) -> str:
 
 # --- llama.cpp's native log ---------------------------------------------------------------
 
-_native_errors: deque[str] = deque(maxlen=12)
+_native_lines: deque[str] = deque(maxlen=24)
+# Matched on the text: ggml renumbered its log levels (error was 2, is now 4).
+_FAILURE = re.compile(r"error|invalid|fail|corrupt|not within", re.IGNORECASE)
 _log_callback: Any = None  # must stay referenced while llama.cpp holds it
 
 
@@ -133,8 +137,8 @@ def _install_log_sink(llama_cpp_module: Any) -> None:
     @llama_cpp_module.llama_log_callback
     def sink(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         line = text.decode("utf-8", errors="replace").rstrip()
-        if level in (2, 3) and line:  # WARN, ERROR: kept to explain a failed load
-            _native_errors.append(line)
+        if line:  # the last lines explain a failed load
+            _native_lines.append(line)
         # DEBUG only: Python's last-resort handler prints WARNING and above to stderr.
         log.debug("%s", line)
 
@@ -165,9 +169,9 @@ def auto_threads() -> int:
     """Threads when `local.threads` is 0: half the logical CPUs, at least one.
 
     That is the physical core count on SMT machines (llama.cpp's own advice), and it leaves
-    room for everything else. ggml's threads spin at every layer barrier, so one thread too
-    many collapses throughput as soon as other work runs: measured here on 2 busy cores,
-    SmolLM2-135M decoded ~45 tokens/s with 1 thread and ~2 tokens/s with 2.
+    room for everything else. llama.cpp's worker threads busy-wait, so one thread too many
+    collapses throughput as soon as other work runs: measured on 2 busy cores, SmolLM2-135M
+    decoded ~45 tokens/s with 1 thread and 2-7 with 2 (idle: ~60 with 1, ~100 with 2).
     """
     return max(1, available_cpus() // 2)
 
@@ -212,11 +216,11 @@ class LlamaCppProvider:
         self.temperature = float(settings.values.get("local.temperature", 0.2))
         self._llama: Llama | None = None
         self._formatter: Any = None
-        self._adds_bos = False
         self.system_role = True
         self._load_lock = threading.Lock()
         # One Llama context cannot serve two streams at once; the second waits its turn.
         self._busy = threading.Lock()
+        self._active: tuple[int, weakref.ref] | None = None  # (thread id, stream) holding _busy
 
     @property
     def loaded(self) -> bool:
@@ -240,7 +244,7 @@ class LlamaCppProvider:
             raise self.error
         llama_cpp = _import_llama_cpp()
         path = self.model_path
-        _native_errors.clear()
+        _native_lines.clear()
         try:
             # verbose=True keeps llama-cpp-python from redirecting fds 1/2 during the load (see
             # the module docstring); native lines go to our sink, its few Python prints here.
@@ -253,7 +257,9 @@ class LlamaCppProvider:
                     verbose=True,
                 )
         except Exception as error:  # llama-cpp-python raises ValueError/RuntimeError; be broad
-            detail = "; ".join(line for line in _native_errors if line) or str(error)
+            # The first native complaint names the cause ("invalid magic characters", "tensor
+            # data is not within the file bounds"); the Python exception only says it failed.
+            detail = next((line for line in _native_lines if _FAILURE.search(line)), str(error))
             raise ModelError(
                 f"Could not load the local model {path.name}: {detail}", _load_fix(path, self.origin)
             ) from None
@@ -373,11 +379,35 @@ class LlamaCppProvider:
         `usage.input_tokens` is set before the first chunk; `usage.output_tokens` grows by one
         per streamed chunk (llama-cpp-python emits one token per chunk, except when a few
         bytes of a multi-byte character or a possible stop string are held back and merged).
-        Closing the generator early stops decoding and leaves the model ready for the next call.
+
+        Stopping early: close the generator (a `for` loop over a temporary does it on `break`).
+        That stops decoding and frees the model for the next call. A stream this thread left
+        suspended without closing it is closed by its next call; another thread's stream is
+        waited for, since one llama.cpp context decodes one stream at a time.
         """
-        llama = self.load()
+        handle: list[weakref.ref] = []
+        stream = self._stream(prompt, usage, max_tokens, handle)
+        handle.append(weakref.ref(stream))  # weak: a dropped stream must still be collected
+        return stream
+
+    def _claim(self, me: "weakref.ref") -> None:
+        if not self._busy.acquire(blocking=False):
+            active = self._active
+            if active is not None and active[0] == threading.get_ident():
+                suspended = active[1]()
+                if suspended is not None:
+                    try:
+                        suspended.close()  # its finally releases the model
+                    except ValueError:  # running in another thread after all: wait for it
+                        pass
+            self._busy.acquire()
+        self._active = (threading.get_ident(), me)
+
+    def _stream(self, prompt: Prompt, usage: Usage, max_tokens: int | None, handle: list) -> Iterator[str]:
         limit = max_tokens if max_tokens and max_tokens > 0 else self.max_tokens
-        with self._busy:
+        self._claim(handle[0])  # before loading, as close() does, so it can't free it under us
+        try:
+            llama = self.load()
             messages, input_tokens, limit = self.fit(prompt, limit)
             usage.input_tokens = input_tokens
             try:
@@ -397,6 +427,9 @@ class LlamaCppProvider:
                     f"The local model {self.model_name} failed while answering: {error}",
                     "Try again; if it keeps failing, raise local.n_ctx or replace the model file.",
                 ) from None
+        finally:
+            self._active = None
+            self._busy.release()
 
     def close(self, timeout: float = 10.0) -> bool:
         """Free the model's memory (it is loaded again on next use).
@@ -404,14 +437,14 @@ class LlamaCppProvider:
         Waits up to `timeout` seconds for a running stream; returns False (and frees nothing:
         freeing under a live stream would crash in native code) if one is still running.
         """
-        with self._load_lock:
-            if not self._busy.acquire(timeout=timeout):
-                log.info("local model still streaming; not freed")
-                return False
-            try:
+        if not self._busy.acquire(timeout=timeout):
+            log.info("local model still streaming; not freed")
+            return False
+        try:
+            with self._load_lock:
                 if self._llama is not None:
                     self._llama.close()
                     self._llama = None
-            finally:
-                self._busy.release()
+        finally:
+            self._busy.release()
         return True
