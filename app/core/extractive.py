@@ -37,6 +37,10 @@ _ABBREVIATIONS = {
     "st", "no", "fig", "min", "max", "est", "dept", "jan", "feb", "mar", "apr", "jun",
     "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }
+# Link targets, images, tags and bold marks carry no meaning but pull markup-heavy sentences
+# together; the calibration found doc-to-doc link lines among its top false accepts.
+_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]*\)")
+_MARKUP = re.compile(r"!\[[^\]]*\]\([^)]*\)|</?[A-Za-z][^>]*>|\*\*|__")
 _WORD = re.compile(r"[A-Za-z0-9$\u20ac\u00a3%][\w$%.,/'-]*")
 
 
@@ -147,6 +151,11 @@ def _add(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
 def clean_sentence(sentence: str) -> str:
     """The sentence as prose: citation markers removed, whitespace collapsed."""
     return " ".join(_CITATIONS.sub(" ", sentence).split())
+
+
+def prose_text(sentence: str) -> str:
+    """What the sentence says, without citations or markup: the text that gets embedded."""
+    return " ".join(_LINK.sub(r"\1", _MARKUP.sub(" ", clean_sentence(sentence))).split())
 
 
 def word_count(sentence: str) -> int:
