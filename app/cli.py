@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from app.cli_answers import cmd_ask, cmd_route
 from app.cli_logs import add_logs_arguments, cmd_logs
 from app.core.errors import FrontdeskError
 from app.settings import OPTIONS, env_name, load_settings
@@ -234,6 +233,18 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def cmd_ask(services, args) -> int:
+    from app.cli_answers import cmd_ask as ask  # the pipeline's imports are paid only when used
+
+    return ask(services, args)
+
+
+def cmd_route(services, args) -> int:
+    from app.cli_answers import cmd_route as route
+
+    return route(services, args)
 
 
 COMMANDS: dict[str, Callable] = {

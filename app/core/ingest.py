@@ -185,17 +185,17 @@ def _read(path: Path, max_bytes: int) -> bytes:
 def _write(pending: list[_Pending], root: str, store: Store, embedder: Embedder, summary: IngestSummary) -> Iterator[FileIngested]:
     if not pending:
         return
-    texts = {_text_hash(c): c.embedding_text() for p in pending for c in p.chunks}
+    hashes = {c.id: _text_hash(c) for p in pending for c in p.chunks}
+    texts = {hashes[c.id]: c.embedding_text() for p in pending for c in p.chunks}
     vectors = store.vectors_for_texts(texts)
-    summary.chunks_reused += sum(1 for p in pending for c in p.chunks if _text_hash(c) in vectors)
+    summary.chunks_reused += sum(1 for h in hashes.values() if h in vectors)
     missing = [h for h in texts if h not in vectors]
     if missing:
-        for text_hash, vector in zip(missing, embedder.embed([texts[h] for h in missing])):
-            vectors[text_hash] = vector
+        vectors.update(zip(missing, embedder.embed([texts[h] for h in missing])))
         summary.chunks_embedded += len(missing)
     for item in pending:
         records = [
-            Record(c.id, c.text, vectors[_text_hash(c)], root, item.file, c.heading, c.start, c.end, item.sha, _text_hash(c))
+            Record(c.id, c.text, vectors[hashes[c.id]], root, item.file, c.heading, c.start, c.end, item.sha, hashes[c.id])
             for c in item.chunks
         ]
         store.replace_file(records, item.stale_ids)
