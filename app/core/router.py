@@ -257,7 +257,7 @@ def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path) -> RoutingPol
                 re.compile(pattern)
             except re.error as error:
                 raise loc.error(
-                    f"topic '{name}': pattern {pattern!r} is not a valid regular expression ({error})",
+                    f"topic '{name}': pattern '{pattern}' is not a valid regular expression ({error})",
                     loc.line(table_name, needle=pattern) or loc.line(table_name, key="patterns"),
                     "Fix the pattern (Python regex syntax; write it in 'single quotes' so backslashes stay literal).",
                 ) from None
@@ -334,6 +334,11 @@ class Router:
     def from_settings(cls, settings, embedder) -> "Router":
         configured = settings["routing.policy"]
         return cls(load_policy(configured or DEFAULT_POLICY_PATH), embedder)
+
+    def warm(self) -> "Router":
+        """Embed the policy's examples now (e.g. in a background worker) instead of on the first question."""
+        self._example_vectors()
+        return self
 
     def _example_vectors(self) -> list[np.ndarray]:
         if self._examples is None:
