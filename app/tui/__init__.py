@@ -1,0 +1,5 @@
+"""The Frontdesk terminal app (Textual). A thin front end over `app.core`.
+
+Importing this package must stay cheap: nothing here imports torch, Chroma or llama.cpp;
+the screens reach the core through `FrontdeskApp.services` inside workers.
+"""

@@ -1,0 +1,256 @@
+"""The chat screen: ask, watch the answer stream, read its sources, reopen earlier conversations.
+
+Questions go into a queue. One worker answers at a time (the local model serves one stream
+at once anyway), and nothing is asked before the models are loaded: a question typed
+during start-up waits in the queue and is answered as soon as the app is ready.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Header, Input, OptionList, Static
+
+from app.tui import messages as msg
+from app.tui.dialogs import ConversationsScreen, PassageScreen
+from app.tui.footer import KeyFooter
+from app.tui.format import explain
+from app.tui.turn_view import SourceList, TurnView
+
+WELCOME = (
+    "Ask a customer question below and press Enter. Every answer says who wrote it and why, "
+    "what it cost, and which docs it comes from.\n"
+    "F3 loads docs · F4 reviews routing and cost · Ctrl+R reopens a conversation · F1 lists every key."
+)
+
+
+def new_conversation_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class AnswerRequest:
+    question: str
+    conversation_id: str
+    view: TurnView
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "stop_answer", "Stop", tooltip="Stop the streaming answer (it is logged)"),
+        Binding("ctrl+n", "new_conversation", "New", tooltip="Start a new conversation"),
+        Binding("ctrl+r", "reopen", "Reopen", tooltip="Reopen an earlier conversation"),
+        Binding("ctrl+o", "sources", "Sources", tooltip="Sources of the last answer; Enter reads one"),
+        Binding("pageup", "scroll_conversation(-1)", "Scroll up", show=False, tooltip="Scroll the conversation up"),
+        Binding("pagedown", "scroll_conversation(1)", "Scroll down", show=False, tooltip="Scroll the conversation down"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversation_id = new_conversation_id()
+        self.queue: deque[AnswerRequest] = deque()
+        self.active: AnswerRequest | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="conversation"):
+            yield Static(Content(WELCOME), id="welcome")
+        yield Static(id="status")
+        yield Input(placeholder="Ask a customer question…  (Enter sends, Esc stops an answer)", id="question")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.sub_title = "new conversation"
+        self.watch(self.app, "status_line", self._show_status)
+        self.watch(self.app, "models_ready", lambda ready: self._answer_next() if ready else None)
+        self.query_one("#question", Input).focus()
+
+    def _show_status(self, text: Content) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_answer":
+            return bool(self.active)  # shown in the footer only while an answer streams
+        return True
+
+    # --- asking ----------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if event.input.id != "question" or not question:
+            return
+        event.input.value = ""
+        self.ask(question)
+
+    def ask(self, question: str) -> TurnView:
+        view = TurnView(question)
+        self.query_one("#welcome").display = False
+        self.query_one("#conversation", VerticalScroll).mount(view)
+        self.queue.append(AnswerRequest(question, self.conversation_id, view))
+        if not self.app.models_ready:
+            view.show_progress("Waiting for the models to load… (it will be answered when ready)")
+        elif self.active:
+            view.show_progress("Queued: answered after the current one.")
+        self._answer_next()
+        self._scroll_to_end()
+        return view
+
+    def _answer_next(self) -> None:
+        if self.active or not self.queue or not self.app.models_ready:
+            return
+        self.active = self.queue.popleft()
+        self.active.view.show_progress("Searching your docs…")
+        self.refresh_bindings()
+        self._answer(self.app.services, self.active)
+
+    @work(thread=True, group="answer", exit_on_error=False)
+    def _answer(self, services: Any, request: AnswerRequest) -> None:
+        """Drive the core pipeline and translate each of its events into a message."""
+        view, post = request.view, self.post_message
+        try:
+            from app.core import assistant as core
+
+            for event in services.assistant.ask(request.question, conversation_id=request.conversation_id, stop=request.stop):
+                if isinstance(event, core.Token):
+                    post(msg.TokenArrived(view, event.text))
+                elif isinstance(event, core.Retrieved):
+                    post(msg.PassagesFound(view, len(event.passages), event.passages[0].score if event.passages else 0.0))
+                elif isinstance(event, core.Routed):
+                    post(msg.RouteChosen(view, event.decision.route, event.decision.reason))
+                elif isinstance(event, core.Drafting):
+                    post(msg.DraftStarted(view, event.model, event.kind))
+                elif isinstance(event, core.DraftWithdrawn):
+                    post(msg.DraftWithdrawn(view, event.reason))
+                elif isinstance(event, core.Notice):
+                    post(msg.NoticeShown(view, event.text))
+                elif isinstance(event, core.Answered):
+                    post(msg.AnswerFinished(view, event.turn))
+                    return
+        except Exception as error:  # the pipeline catches its own; this guards the worker itself
+            post(msg.Failed(*explain(error), context="answer"))
+        post(msg.AnswerFinished(view, None))
+
+    # --- pipeline events (UI thread) -------------------------------------------------------
+
+    def on_passages_found(self, message: msg.PassagesFound) -> None:
+        if message.view.is_attached:
+            found = f"Found {message.count} passage(s), best match {message.best_score:.2f}." if message.count else "No passages found."
+            message.view.show_progress(found + " Choosing who answers…")
+
+    def on_route_chosen(self, message: msg.RouteChosen) -> None:
+        if message.view.is_attached:
+            message.view.show_progress(f"Route: {message.route} ({message.reason})")
+
+    def on_draft_started(self, message: msg.DraftStarted) -> None:
+        if message.view.is_attached:
+            message.view.begin_draft(message.model, message.kind)
+
+    def on_token_arrived(self, message: msg.TokenArrived) -> None:
+        if message.view.is_attached:
+            message.view.add_token(message.text)
+            self._scroll_to_end()
+
+    def on_draft_withdrawn(self, message: msg.DraftWithdrawn) -> None:
+        if message.view.is_attached:
+            message.view.withdraw_draft(message.reason)
+
+    def on_notice_shown(self, message: msg.NoticeShown) -> None:
+        if message.view.is_attached:
+            message.view.add_note(message.text)
+
+    def on_answer_finished(self, message: msg.AnswerFinished) -> None:
+        if message.view.is_attached:
+            message.view.finish(message.turn)
+            self._scroll_to_end()
+        if self.active and self.active.view is message.view:
+            self.active = None
+            self.refresh_bindings()
+        self._answer_next()
+
+    def _scroll_to_end(self) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        conversation.call_after_refresh(conversation.scroll_end, animate=False)
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def action_stop_answer(self) -> None:
+        if self.active and not self.active.stop.is_set():
+            self.active.stop.set()  # the pipeline checks it after every token
+            self.active.view.show_progress("Stopping…")
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        conversation.scroll_page_down() if pages > 0 else conversation.scroll_page_up()
+
+    def action_new_conversation(self) -> None:
+        self._clear()
+        self.conversation_id = new_conversation_id()
+        self.sub_title = "new conversation"
+        self.query_one("#question", Input).focus()
+
+    def _clear(self) -> None:
+        if self.active:
+            self.active.stop.set()
+        self.queue.clear()
+        self.query(TurnView).remove()
+        self.query_one("#welcome").display = True
+
+    def action_reopen(self) -> None:
+        try:
+            conversations = self.app.services.ledger.conversations(limit=100)
+        except Exception as error:
+            self.post_message(msg.Failed(*explain(error), context="ledger"))
+            return
+        self.app.push_screen(ConversationsScreen(conversations), self._reopen_chosen)
+
+    def _reopen_chosen(self, conversation_id: str | None) -> None:
+        if conversation_id:
+            self.open_conversation(conversation_id)
+
+    def open_conversation(self, conversation_id: str) -> None:
+        """Show an earlier conversation from the ledger; new questions continue it."""
+        try:
+            from app.core.ledger import TurnFilter
+
+            turns = self.app.services.ledger.turns(TurnFilter(conversation_id=conversation_id), newest_first=False)
+        except Exception as error:
+            self.post_message(msg.Failed(*explain(error), context="ledger"))
+            return
+        self._clear()
+        self.conversation_id = conversation_id
+        self.sub_title = f"conversation {conversation_id} · {len(turns)} earlier turn(s)"
+        if turns:
+            self.query_one("#welcome").display = False
+            self.query_one("#conversation", VerticalScroll).mount_all(TurnView(t.question, t) for t in turns)
+        self._scroll_to_end()
+        self.query_one("#question", Input).focus()
+
+    def action_sources(self) -> None:
+        lists = [s for s in self.query(SourceList) if s.sources]
+        if not lists:
+            self.notify("No sources yet: ask a question first.")
+            return
+        lists[-1].focus()
+        lists[-1].highlighted = 0
+        lists[-1].scroll_visible()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if isinstance(event.option_list, SourceList):
+            index = event.option_index
+            self.app.push_screen(PassageScreen(index + 1, event.option_list.sources[index]))
+
+    def stop_everything(self) -> None:
+        """On quit: let the running answer end at its next token so the app can exit promptly."""
+        if self.active:
+            self.active.stop.set()
+        self.queue.clear()

@@ -1,0 +1,276 @@
+"""The logs screen: every turn from the ledger, filtered and sorted, with totals, a chart and export.
+
+Reads happen in a worker (the first read may open the ledger and import the core); the
+handler only fills the widgets. The screen never writes the ledger.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Input, Select, Static
+
+from app.tui import messages as msg
+from app.tui.dialogs import ExportScreen
+from app.tui.footer import KeyFooter
+from app.tui.format import clip, explain, money, seconds, summary_line
+
+ROW_LIMIT = 2000  # rows shown; totals, chart and export always cover every matching turn
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort_key: Callable[[Any], Any]
+    cell: Callable[[Any], str]
+    numeric: bool = False
+    flex: float = 0.0  # share of the width left by the other columns (0: its natural width)
+    min_width: int = 0
+
+
+COLUMNS = [
+    Column("time", "Time (UTC)", lambda t: t.created_at, lambda t: t.created_at[:16].replace("T", " ")),
+    Column("question", "Question", lambda t: t.question.lower(), lambda t: t.question, flex=0.55, min_width=24),
+    Column("route", "Route", lambda t: t.route, lambda t: t.route),
+    Column("outcome", "Outcome", lambda t: t.outcome, lambda t: t.outcome),
+    Column("reason", "Reason", lambda t: t.reason, lambda t: t.reason, flex=0.45, min_width=16),
+    Column("model", "Model", lambda t: t.model, lambda t: clip(t.model, 20)),
+    Column("tokens", "Tokens", lambda t: t.input_tokens + t.output_tokens, lambda t: f"{t.input_tokens}/{t.output_tokens}", True),
+    Column("cost", "Cost", lambda t: t.cost_usd, lambda t: money(t.cost_usd), True),
+    Column("counterfactual", "All-frontier", lambda t: t.counterfactual_cost_usd, lambda t: money(t.counterfactual_cost_usd), True),
+    Column("latency", "Latency", lambda t: t.total_ms or 0.0, lambda t: seconds(t.total_ms), True),
+]
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+DESCENDING_FIRST = {"time", "tokens", "cost", "counterfactual", "latency"}
+FIXED_WIDTH = 100  # the other columns, their cell padding, margins and the scrollbar
+
+
+class LogsLoaded(Message):
+    def __init__(self, turns: list, summary: Any, daily: list, models: list[str]) -> None:
+        super().__init__()
+        self.turns, self.summary, self.daily, self.models = turns, summary, daily, models
+
+
+class LogsScreen(Screen):
+    BINDINGS = [
+        Binding("d", "detail", "Detail", tooltip="All about the selected turn (or Enter)"),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column (or click a header)"),
+        Binding("r", "sort_reverse", "Reverse", tooltip="Reverse the sort order"),
+        Binding("e", "export", "Export", tooltip="Write the filtered turns to CSV or JSON"),
+        Binding("c", "toggle_chart", "Chart", tooltip="Show or hide the spend and savings chart"),
+        Binding("slash", "search", "Search", key_display="/", tooltip="Filter by text in question or answer"),
+        Binding("escape", "app.switch_mode('chat')", "Back", tooltip="Back to the chat"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns: list = []
+        self.sort_column, self.sort_descending = "time", True
+        self.models: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filters"):
+            yield Select([(r, r) for r in ("local", "frontier", "none")], prompt="any route", id="route", compact=True)
+            yield Select([], prompt="any model", id="model", compact=True)
+            yield Input(placeholder="from date", id="since", compact=True, tooltip="First day, YYYY-MM-DD (UTC)")
+            yield Input(placeholder="to date", id="until", compact=True, tooltip="Last day, YYYY-MM-DD (UTC)")
+            yield Input(placeholder="search text", id="text", compact=True, tooltip="Text in the question or the answer")
+        yield Static("", id="totals")
+        yield DataTable(id="turns", cursor_type="row", zebra_stripes=True)
+        from textual_plotext import PlotextPlot  # plotext is only needed once this screen is shown
+
+        yield PlotextPlot(id="chart")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.sub_title = "routing and cost"
+        self.query_one("#turns", DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # new turns may have been answered since the screen was last shown
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def current_filter(self) -> Any:
+        from app.core.ledger import TurnFilter
+
+        def value(select_id: str) -> str | None:
+            chosen = self.query_one(f"#{select_id}", Select).value
+            return None if chosen is Select.NULL else str(chosen)
+
+        dates = {}
+        for name in ("since", "until"):
+            box = self.query_one(f"#{name}", Input)
+            text = box.value.strip()
+            valid = not text or bool(DATE.match(text))
+            box.set_class(not valid, "invalid")  # a half-typed date is ignored, not an error
+            dates[name] = text if text and valid else None
+        text = self.query_one("#text", Input).value.strip() or None
+        return TurnFilter(route=value("route"), model=value("model"), text=text, **dates)
+
+    def reload(self) -> None:
+        self._load(self.app, self.current_filter())
+
+    @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
+    def _load(self, app: Any, where: Any) -> None:
+        try:
+            ledger = app.services.ledger
+            turns = ledger.turns(where, limit=ROW_LIMIT)
+            models = sorted({t.model for t in ledger.turns(limit=5000) if t.model})
+            self.post_message(LogsLoaded(turns, ledger.summary(where), ledger.daily(where), models))
+        except Exception as error:
+            self.post_message(msg.Failed(*explain(error), context="logs"))
+
+    def on_logs_loaded(self, message: LogsLoaded) -> None:
+        self.turns = message.turns
+        if message.models != self.models:
+            self.models = message.models
+            model_select = self.query_one("#model", Select)
+            chosen = model_select.value
+            model_select.set_options((m, m) for m in self.models)
+            if chosen in self.models:
+                model_select.value = chosen
+        self.query_one("#totals", Static).update(summary_line(message.summary))
+        self._fill_table()
+        self._draw_chart(message.daily, message.summary.counterfactual_usd)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.reload()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#turns", DataTable).focus()
+
+    # --- the table -------------------------------------------------------------------------
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#turns", DataTable)
+        column = COLUMN_BY_KEY[self.sort_column]
+        self.turns.sort(key=column.sort_key, reverse=self.sort_descending)
+        # Question and reason share whatever width the terminal has beyond the other columns.
+        spare = max(0, self.app.size.width - FIXED_WIDTH)
+        widths = {c.key: max(c.min_width, int(spare * c.flex)) for c in COLUMNS if c.flex}
+        self._filled_width = self.app.size.width
+        table.clear(columns=True)
+        arrow = " ▼" if self.sort_descending else " ▲"
+        for c in COLUMNS:
+            table.add_column(c.label + (arrow if c.key == self.sort_column else ""), key=c.key)
+        for turn in self.turns:
+            cells = [clip(c.cell(turn), widths[c.key]) if c.key in widths else c.cell(turn) for c in COLUMNS]
+            table.add_row(*[Text(text, justify="right" if c.numeric else "left") for c, text in zip(COLUMNS, cells)],
+                          key=str(turn.id))
+
+    def on_resize(self) -> None:
+        if self.turns and getattr(self, "_filled_width", None) != self.app.size.width:
+            self._fill_table()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
+
+    def sort_by(self, key: str) -> None:
+        if key == self.sort_column:
+            self.sort_descending = not self.sort_descending
+        else:
+            self.sort_column, self.sort_descending = key, key in DESCENDING_FIRST
+        self._fill_table()
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in COLUMNS]
+        self.sort_by(keys[(keys.index(self.sort_column) + 1) % len(keys)])
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_column)
+
+    def selected_turn(self) -> Any | None:
+        table = self.query_one("#turns", DataTable)
+        if not self.turns or table.cursor_row < 0 or table.cursor_row >= len(self.turns):
+            return None
+        return self.turns[table.cursor_row]  # rows are drawn in self.turns order
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        from app.tui.turn_detail import TurnDetailScreen
+
+        turn = self.selected_turn()
+        if turn is None:
+            self.notify("No turn selected.")
+            return
+        self.app.push_screen(TurnDetailScreen(turn))
+
+    def action_search(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    # --- chart -----------------------------------------------------------------------------
+
+    def _draw_chart(self, daily: list[tuple[str, float, float]], all_frontier: float) -> None:
+        plot = self.query_one("#chart")
+        plt = plot.plt
+        plt.clear_figure()
+        if daily:
+            days = [day[5:] for day, _, _ in daily]  # MM-DD: the year rarely matters on screen
+            spend = [s or 0.0 for _, s, _ in daily]
+            saved = [max((c or 0.0) - (s or 0.0), 0.0) for _, s, c in daily]
+            plt.multiple_bar(days, [spend, saved], labels=["spend", "saved vs all-frontier"])
+            plt.title(f"USD per day · all-frontier would have cost {money(all_frontier)}")
+        else:
+            plt.title("No turns match: nothing to chart")
+        plot.refresh()
+
+    def action_toggle_chart(self) -> None:
+        chart = self.query_one("#chart")
+        chart.display = not chart.display
+
+    # --- export ----------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        self.app.push_screen(ExportScreen("frontdesk-turns.csv", len(self.turns)), self._export_to)
+
+    def _export_to(self, typed: str | None) -> None:
+        if not typed:
+            return
+        path = Path(typed).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path
+        try:
+            count = export_turns(self.app.services.ledger, self.current_filter(), path)
+        except Exception as error:
+            title, fix = explain(error)
+            self.notify(fix, title=f"Export failed: {title}", severity="error", timeout=10, markup=False)
+            return
+        self.notify(str(path), title=f"Exported {count} turn(s)", timeout=10, markup=False)
+
+
+def export_turns(ledger: Any, where: Any, path: Path) -> int:
+    """Write every turn matching `where` as JSON (for a .json path) or CSV; returns the count."""
+    from app.core.ledger import export_rows
+
+    turns = ledger.turns(where)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        data = {"summary": ledger.summary(where).to_json(), "turns": [t.to_json() for t in turns]}
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    else:
+        rows = export_rows(turns)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id"])
+            writer.writeheader()
+            writer.writerows(rows)
+    return len(turns)
+

@@ -1,0 +1,106 @@
+"""Local answers end to end: the `frontdesk ask` pipeline vs raw llama-cpp-python.
+
+The pipeline side runs `Assistant.ask` (what `frontdesk ask` runs: embed, retrieve,
+quarantine, route, prompt, stream) on a question the router sends to the local model, and
+times the first and last Token event from the call. The raw side runs llama-cpp-python's
+`create_chat_completion` on the very prompt the pipeline built (same model, threads,
+context, greedy decoding, max tokens), from the call. Both start from an empty KV cache;
+runs alternate A/B, B/A; medians are reported.
+
+    .venv/bin/python bench/ask_local.py --rounds 5 --max-tokens 64
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from local_generation import RunResult, run_raw_once  # noqa: E402
+
+from app.core.assistant import Drafting, Retrieved, Token  # noqa: E402
+from app.core.assistant import LOCAL_PASSAGES  # noqa: E402
+from app.core.prompts import build_prompt  # noqa: E402
+from app.core.services import Services  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+
+QUESTION = "how do I turn on two-factor authentication?"
+
+
+def run_pipeline_once(services: Services, question: str) -> tuple[RunResult, list]:
+    services.local.llama.reset()
+    first = None
+    tokens, passages, drafting = [], [], False
+    start = time.perf_counter()
+    for event in services.assistant.ask(question):
+        if isinstance(event, Retrieved):
+            passages = event.passages
+        elif isinstance(event, Drafting):
+            drafting = event.kind == "local"
+        elif isinstance(event, Token) and drafting:
+            if first is None:
+                first = time.perf_counter() - start
+            tokens.append(event.text)
+            last = time.perf_counter() - start
+        elif drafting and tokens:
+            drafting = False  # the local draft ended (kept, withdrawn or escalated)
+    assert tokens, "the question must be routed to the local model"
+    return RunResult("".join(tokens), first, last, len(tokens)), passages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--question", default=QUESTION)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="frontdesk-ask-bench-"))
+    settings = load_settings(flags={"local.max_tokens": args.max_tokens, "local.temperature": 0.0},
+                             environ={"FRONTDESK_HOME": str(home)})
+    services = Services(settings)
+    for _ in services.ingest(ROOT / "knowledge"):
+        pass
+    services.warm_up()
+    _, passages = run_pipeline_once(services, args.question)  # warm-up; also yields the passages used
+    prompt = build_prompt(args.question, passages[:LOCAL_PASSAGES])
+    messages, _, _ = services.local.fit(prompt, args.max_tokens)
+
+    from llama_cpp import Llama
+
+    provider = services.local
+    raw = Llama(model_path=str(provider.model_path), n_ctx=provider.n_ctx, n_threads=provider.threads,
+                n_threads_batch=provider.threads, verbose=False)
+
+    def raw_run() -> RunResult:
+        raw.reset()
+        return run_raw_once(raw, messages, args.max_tokens)
+
+    raw_run()
+    results = {"ask": [], "raw": []}
+    for round_ in range(args.rounds):
+        order = [("ask", lambda: run_pipeline_once(services, args.question)[0]), ("raw", raw_run)]
+        for name, run in order if round_ % 2 == 0 else reversed(order):
+            results[name].append(run())
+
+    def med(name, attr):
+        return statistics.median(getattr(r, attr) for r in results[name])
+
+    print(f"model {provider.model_name} | threads {provider.threads} | prompt {len(prompt.user)} chars | "
+          f"max_tokens {args.max_tokens} | rounds {args.rounds} | identical text: "
+          f"{'yes' if len({r.text.strip() for rs in results.values() for r in rs}) == 1 else 'NO'}\n")
+    print("| path | TTFT ms (median) | decode tokens/s (median) | output tokens |\n|---|---|---|---|")
+    for name in ("ask", "raw"):
+        print(f"| {name} | {1000 * med(name, 'ttft_s'):.0f} | {med(name, 'decode_tokens_per_s'):.1f} | {results[name][0].output_tokens} |")
+    print(f"\nask/raw: decode tokens/s **{med('ask', 'decode_tokens_per_s') / med('raw', 'decode_tokens_per_s'):.3f}**, "
+          f"TTFT (raw/ask) **{med('raw', 'ttft_s') / med('ask', 'ttft_s'):.3f}** (goal >= 0.95 for both)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""The terminal app, driven headless by Textual's pilot against real components.
+
+Real Services, real Chroma store, real bundled GGUF (with a small `local.max_tokens`); the
+ledger rows for the logs tests are written with the core's own Ledger. Tests that ask a
+question copy the session's knowledge home first, because asking writes ledger rows.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from app.settings import load_settings
+from app.tui.app import FrontdeskApp
+from conftest import ROOT
+
+SIZE = (100, 32)
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 240.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.1)
+
+
+def notifications(app) -> str:
+    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
+
+
+@pytest.fixture
+def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "asking-home"
+    shutil.copytree(knowledge_home, home)
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    return home
+
+
+def seed_turns(home: Path) -> list:
+    """Five recorded turns across routes, models, outcomes and days (what the logs tests filter)."""
+    from app.core.ledger import Ledger, Turn
+
+    reset_source = {"id": "p-reset", "file": "account/sign-up-and-login.md", "score": 0.67,
+                    "heading": "Signing in > Resetting a forgotten password",
+                    "text": "Click **Forgot password?** on the sign-in page, then follow the link we email you."}
+    pricing_source = {"id": "p-team", "file": "billing/pricing.md", "heading": "Plans > Team", "score": 0.71,
+                      "text": "Team costs $12 per seat per month, billed monthly or yearly."}
+    common = dict(retrieval_ms=12.0, first_token_ms=300.0)
+    turns = [
+        Turn("How do I reset my password?", "conv-reset", route="local", topic="support", model="SmolLM2-135M-Instruct.Q4_1",
+             reason="topic 'support' (keyword \"password\")", outcome="answered", input_tokens=410, output_tokens=40,
+             answer="Click Forgot password? on the sign-in page and follow the emailed link [1].",
+             counterfactual_cost_usd=0.00183, total_ms=1800.0, sources=[reset_source],
+             grounding={"passed": True, "unsupported": []}, actions=["local answer passed the grounding check"],
+             created_at="2025-03-03T09:15:00.000+00:00", **common),
+        Turn("And if the email never arrives?", "conv-reset", route="local", topic="support", model="SmolLM2-135M-Instruct.Q4_1",
+             reason="topic 'support'", outcome="extractive", input_tokens=380, output_tokens=32,
+             answer="This answer is quoted directly from the docs:\n> Check your spam folder. [1]",
+             counterfactual_cost_usd=0.00162, total_ms=2400.0, sources=[reset_source],
+             grounding={"passed": False, "unsupported": [{"text": "", "kind": "citation", "reason": "cites no passage"}]},
+             actions=["local answer failed the grounding check: it cites no passage"],
+             created_at="2025-03-03T09:16:30.000+00:00", **common),
+        Turn("How much is the Team plan per seat?", "conv-pricing", route="frontier", topic="pricing", model="claude-sonnet-4-5",
+             reason="topic 'pricing' (keyword \"plan\")", outcome="answered", input_tokens=900, output_tokens=60,
+             answer="Team costs $12 per seat per month [1]. ⟦unverified: Yearly billing saves 25%⟧",
+             cost_usd=0.0036, counterfactual_cost_usd=0.0036, total_ms=3100.0, sources=[pricing_source],
+             grounding={"passed": False, "unsupported": [{"text": "Yearly billing saves 25%", "kind": "percent", "reason": "not in the passages"}]},
+             actions=["routed to the frontier", "frontier answer failed the check; unsupported spans marked"],
+             egress_passage_ids=["p-team"], redactions=1, created_at="2025-03-04T14:02:00.000+00:00", **common),
+        Turn("What's the weather in Paris?", "conv-weather", route="none", topic="out_of_scope", outcome="refused",
+             reason="out of scope", answer="Sorry, I can only help with questions about our product.",
+             total_ms=40.0, created_at="2025-03-05T08:00:00.000+00:00", retrieval_ms=10.0),
+        Turn("Which header carries the webhook signature?", "conv-api", route="frontier", topic="api", model="docs (extractive)",
+             reason="topic 'api'", outcome="extractive", answer="This answer is quoted directly from the docs:\n> X-Signature. [1]",
+             counterfactual_cost_usd=0.0029, total_ms=900.0, error="No ANTHROPIC_API_KEY set.",
+             sources=[pricing_source], created_at="2025-03-05T10:30:00.000+00:00", retrieval_ms=11.0),
+    ]
+    ledger = Ledger(home / "ledger.sqlite3")
+    for turn in turns:
+        ledger.record(turn)
+    ledger.close()
+    return turns
+
+
+# --- architecture ----------------------------------------------------------------------------
+
+def test_core_imports_without_textual():
+    """app.core must never import textual: it is the headless core every front end shares."""
+    code = (
+        "import sys, pkgutil, importlib\n"
+        "sys.modules['textual'] = None  # any `import textual` now raises ImportError\n"
+        "import app.core\n"
+        "names = [m.name for m in pkgutil.walk_packages(app.core.__path__, 'app.core.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "import app.settings, app.core.services\n"
+        "print(len(names))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) >= 15
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(asking_home):
+    from app.tui.dialogs import PassageScreen
+    from app.tui.turn_view import SourceList, TurnView
+
+    from app.core.services import Services
+
+    class GatedServices(Services):
+        """Real services whose warm-up waits for the test: in this process the embedder is
+        already loaded, so without the gate the warm-up could beat the typing."""
+
+        gate = threading.Event()
+
+        def warm_up(self) -> None:
+            self.gate.wait(60)
+            super().warm_up()
+
+    settings = load_settings(flags={"local.max_tokens": 32})
+    services = GatedServices(settings)
+    app = FrontdeskApp(settings, services=services)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.screen
+        chat.query_one("#question").value = "How do I reset my password?"
+        await pilot.press("enter")
+        view = chat.query_one(TurnView)
+        await pilot.pause(0.3)
+        assert not app.models_ready and view.progress.startswith("Waiting for the models")
+        assert not view.finished, "a question typed while loading waits instead of being answered or lost"
+        services.gate.set()
+
+        await wait_for(pilot, lambda: view.finished, what="the answer")
+        turn = view.turn
+        assert app.models_ready
+        assert view.token_updates >= 3, "the draft should stream token by token"
+        assert turn.outcome in ("answered", "extractive") and turn.route == "local"
+        sources = view.query_one(SourceList)
+        assert sources.display and sources.option_count == len(turn.sources) > 0
+        meta = str(view.query_one(".meta").render())
+        assert "latency" in meta and "why" in meta and "check" in meta
+
+        sources.focus()
+        sources.highlighted = 0
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PassageScreen), 10, "the passage")
+        shown = str(app.screen.query_one("#passage-text").render())
+        assert turn.sources[0]["text"][:40] in shown
+        await pilot.press("escape")
+        assert app.services.ledger.turns(limit=1)[0].question == "How do I reset my password?"
+
+
+async def test_escape_stops_a_streaming_answer(asking_home):
+    from app.tui.turn_view import TurnView
+
+    app = FrontdeskApp(load_settings(flags={"local.max_tokens": 256}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready, what="the models")
+        app.screen.query_one("#question").value = "How do I reset my password?"
+        await pilot.press("enter")
+        view = app.screen.query_one(TurnView)
+        await wait_for(pilot, lambda: view.token_updates >= 1 or view.finished, what="the first token")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: view.finished, what="the stopped turn")
+        assert view.turn.outcome == "stopped"
+        assert app.services.ledger.turns(limit=1)[0].outcome == "stopped"
+        # The input kept working: another question can be typed right away.
+        app.screen.query_one("#question").value = "typed after stopping"
+        assert app.screen.query_one("#question").value == "typed after stopping"
+
+
+async def test_reopen_an_earlier_conversation_from_the_ledger(home):
+    from app.tui.dialogs import ConversationsScreen
+    from app.tui.turn_view import TurnView
+
+    seed_turns(home)
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen), 10, "the conversation list")
+        app.screen.query_one("#conversation-list").highlighted = [
+            i for i, c in enumerate(app.screen.conversations) if c[0] == "conv-reset"][0]
+        await pilot.press("enter")
+        await pilot.pause()
+        views = list(app.screen.query(TurnView))
+        assert [v.question for v in views] == ["How do I reset my password?", "And if the email never arrives?"]
+        assert app.screen.conversation_id == "conv-reset"
+        assert "quoted from docs" in str(views[1].query_one(".meta").render())
+
+
+# --- loading docs ------------------------------------------------------------------------------
+
+async def test_empty_store_offer_then_load_a_folder_with_a_bad_file(home, tmp_path):
+    from app.tui.dialogs import OfferDocsScreen
+    from app.tui.load_docs import LoadDocsScreen
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nAnnual plans are refundable within 14 days of the first payment.\n")
+    (docs / "reset.txt").write_text("To reset your password, open Settings, then Security, then Reset password.\n")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not a pdf body\n")
+
+    app = FrontdeskApp(load_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, OfferDocsScreen), what="the empty-store offer")
+        await pilot.press("f")  # pick a folder
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadDocsScreen), 10, "the docs screen")
+        screen = app.screen
+        screen.query_one("#path").value = str(docs)
+        await pilot.press("ctrl+l")
+        await pilot.press("f2")  # the chat stays usable while the folder loads
+        assert app.current_mode == "chat"
+        await wait_for(pilot, lambda: not screen.running and screen.query_one("#ingest-summary").render().plain,
+                       what="the ingest")
+
+        progress = screen.query_one("#progress")
+        assert (progress.total, progress.progress) == (3, 3)
+        assert [f for f, _ in screen.failures] == ["broken.pdf"]
+        problems = str(screen.query_one("#problem-list").render())
+        assert "broken.pdf" in problems and "corrupt PDF" in problems
+        assert "1 file(s) skipped" in notifications(app)
+        await wait_for(pilot, lambda: app.chunks and app.chunks > 0, 30, "the recount")
+        assert "chunks" in str(app.status_line)
+
+
+# --- logs --------------------------------------------------------------------------------------
+
+async def test_logs_filter_sort_and_export(home):
+    from app.tui.dialogs import ExportScreen
+    from app.tui.turn_detail import TurnDetailScreen
+
+    seed_turns(home)
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        logs = app.screen
+        table = logs.query_one("#turns")
+        await wait_for(pilot, lambda: table.row_count == 5, 30, "the turns")
+        assert "5 turns" in str(logs.query_one("#totals").render())
+
+        logs.query_one("#route").value = "frontier"
+        await wait_for(pilot, lambda: table.row_count == 2, 30, "the route filter")
+        assert {t.route for t in logs.turns} == {"frontier"}
+        logs.sort_by("cost")  # the same as clicking the Cost header
+        assert [t.cost_usd for t in logs.turns] == sorted((t.cost_usd for t in logs.turns), reverse=True)
+
+        table.focus()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), 10, "the export dialog")
+        app.screen.query_one("#export-path").value = "frontier.csv"
+        await pilot.press("enter")
+        await pilot.pause()
+        rows = list(csv.DictReader((Path.cwd() / "frontier.csv").open()))
+        assert sorted(r["question"] for r in rows) == sorted(t.question for t in logs.turns)
+        assert {r["route"] for r in rows} == {"frontier"}
+        assert str(Path.cwd() / "frontier.csv") in notifications(app)
+
+        logs.query_one("#route").clear()
+        logs.query_one("#since").value = "2025-03-05"
+        logs.query_one("#text").value = "weather"
+        await wait_for(pilot, lambda: table.row_count == 1, 30, "the date and text filters")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), 10, "the export dialog")
+        app.screen.query_one("#export-path").value = "weather.json"
+        await pilot.press("enter")
+        await pilot.pause()
+        data = json.loads((Path.cwd() / "weather.json").read_text())
+        assert [t["question"] for t in data["turns"]] == ["What's the weather in Paris?"]
+
+        table.focus()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, TurnDetailScreen), 10, "the detail")
+        assert app.screen.turn.outcome == "refused"
+
+
+# --- failures are shown, not thrown --------------------------------------------------------------
+
+async def test_missing_docs_folder_is_a_notification(home, tmp_path):
+    app = FrontdeskApp(load_settings(flags={"docs": str(tmp_path / "no-such-docs")}), load_models=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.load_docs()
+        await wait_for(pilot, lambda: "Docs folder not found" in notifications(app), 60, "the notification")
+        assert app.is_running
+        assert "Docs folder not found" in str(app.screen.query_one("#ingest-summary").render())
+
+
+async def test_corrupt_local_model_is_a_notification_and_the_app_keeps_running(home, tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF this is not a model" * 100)
+    app = FrontdeskApp(load_settings(flags={"local.model": str(bad)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Could not load the local model broken.gguf" in notifications(app), what="the notification")
+        assert "degraded" in str(app.status_line)
+        assert app.is_running
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "OfferDocsScreen", 30, "the empty-store offer")
+        await pilot.press("escape", "f1")  # still responsive
+        assert type(app.screen).__name__ == "HelpScreen"
+
+
+# --- keyboard first ------------------------------------------------------------------------------
+
+async def test_keys_theme_help_and_palette_commands(home):
+    from app.tui.help import HelpScreen
+
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.theme == "textual-dark"
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-light"
+        for key, mode in (("f3", "docs"), ("f4", "logs"), ("f5", "settings"), ("f2", "chat")):
+            await pilot.press(key)
+            assert app.current_mode == mode
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        keys = str(app.screen.query_one("#help-keys").render())
+        for text in ("Stop the streaming answer", "Export", "Load the folder", "Switch between dark and light themes"):
+            assert text in keys
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Load docs", "Logs", "Export logs", "Settings", "Stop the answer", "Reopen a conversation",
+                "Toggle dark/light theme", "Help"} <= titles
