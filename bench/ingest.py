@@ -7,7 +7,8 @@ Prints, all measured in this run (the machines are shared and noisy, so ratios m
  (b) re-ingest of the unchanged folder / first ingest                   (goal <= 0.05)
  (c) p50/p95 search latency through Retriever / raw embed + Chroma query (goal <= 1.3)
  (d) peak memory (max RSS) of the process
-Model loading is excluded from both sides of (a) and (c): both use a loaded model.
+Model loading is excluded from both sides of (a) and (c): both use a loaded model. For (a)
+the two sides alternate (ingest, raw, ingest into a fresh store, raw) and are averaged.
 """
 from __future__ import annotations
 
@@ -39,28 +40,42 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
-    services = Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
-    services.embedder.load()  # both sides below start with a loaded model
+    def fresh_services() -> Services:
+        home = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
+        return Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
 
-    started = time.perf_counter()
-    summary = next(e.summary for e in services.ingest(args.docs) if isinstance(e, IngestFinished))
-    first_seconds = time.perf_counter() - started
-    chunks = summary.chunks_embedded
+    def ingest(services: Services) -> tuple[float, object]:
+        started = time.perf_counter()
+        summary = next(e.summary for e in services.ingest(args.docs) if isinstance(e, IngestFinished))
+        return time.perf_counter() - started, summary
 
-    # Raw side: the very texts ingest embedded, encoded directly by sentence-transformers.
+    services = fresh_services()
+    services.embedder.load()  # both sides start with a loaded model
     from sentence_transformers import SentenceTransformer
 
     from app.core.embeddings import bundled_model_path
 
+    raw_model = SentenceTransformer(str(bundled_model_path()), device="cpu")
+    raw_model.max_seq_length = services.embedder.max_seq_length
+
+    def raw_encode(texts: list[str]) -> float:
+        started = time.perf_counter()
+        raw_model.encode(texts, batch_size=services.embedder.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        return time.perf_counter() - started
+
+    # Ingest, raw, ingest (into a fresh store), raw: alternating passes, averaged, so load
+    # drift on a shared machine hits both sides alike. The raw side encodes the very texts
+    # ingest embedded (heading line + chunk), read back from the store.
+    first_seconds, summary = ingest(services)
+    chunks = summary.chunks_embedded
     collection = services.store._collection
     records = collection.get(include=["documents", "metadatas"])
     texts = [f"{m['heading']}\n{d}" if m["heading"] else d for d, m in zip(records["documents"], records["metadatas"])]
-    raw_model = SentenceTransformer(str(bundled_model_path()), device="cpu")
-    raw_model.max_seq_length = services.embedder.max_seq_length
-    started = time.perf_counter()
-    raw_model.encode(texts, batch_size=services.embedder.batch_size, normalize_embeddings=True, show_progress_bar=False)
-    raw_seconds = time.perf_counter() - started
+    raw_times = [raw_encode(texts)]
+    second_seconds, _ = ingest(fresh_services())
+    raw_times.append(raw_encode(texts))
+    ingest_seconds = (first_seconds + second_seconds) / 2
+    raw_seconds = sum(raw_times) / 2
 
     started = time.perf_counter()
     again = next(e.summary for e in services.ingest(args.docs) if isinstance(e, IngestFinished))
@@ -80,11 +95,11 @@ def main() -> None:
         collection.query(query_embeddings=vector, n_results=5)
         raw.append(time.perf_counter() - t)
 
-    ingest_rate, raw_rate = chunks / first_seconds, len(texts) / raw_seconds
+    ingest_rate, raw_rate = chunks / ingest_seconds, len(texts) / raw_seconds
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
         ("(a) ingest chunks/s ÷ raw encode chunks/s", f"{ingest_rate:.1f} / {raw_rate:.1f} = **{ingest_rate / raw_rate:.2f}**", "≥ 0.85"),
-        ("(b) re-ingest unchanged ÷ first ingest", f"{reingest_seconds:.2f} s / {first_seconds:.1f} s = **{reingest_seconds / first_seconds:.3f}**", "≤ 0.05"),
+        ("(b) re-ingest unchanged ÷ first ingest", f"{reingest_seconds:.2f} s / {ingest_seconds:.1f} s = **{reingest_seconds / ingest_seconds:.3f}**", "≤ 0.05"),
         ("(c) search p50 ours ÷ raw", f"{1000 * statistics.median(ours):.1f} ms / {1000 * statistics.median(raw):.1f} ms = **{statistics.median(ours) / statistics.median(raw):.2f}**", "≤ 1.3"),
         ("(c) search p95 ours ÷ raw", f"{1000 * percentile(ours, .95):.1f} ms / {1000 * percentile(raw, .95):.1f} ms = **{percentile(ours, .95) / percentile(raw, .95):.2f}**", "≤ 1.3"),
         ("(d) peak memory (max RSS)", f"{peak_mb:.0f} MB", ""),

@@ -242,12 +242,17 @@ class _Run:
         answer = extractive_answer(self.turn.question, used, self.a.embedder)
         if not self.turn.model:
             self.turn.model = "docs (extractive)"
+        # Verbatim quotes of the passages: supported by construction. A failed draft's
+        # check is kept in `actions`; `grounding` describes the answer actually shown.
+        self.turn.grounding = {"passed": True, "unsupported": [], "method": "extractive: quoted verbatim from the passages"}
         yield Notice("Quoted from your docs; not verified by the frontier model.")
         self._final("extractive", answer, sources=used, action=action)
 
     # --- pieces -------------------------------------------------------------------------
 
     def _stream(self, provider: Provider, prompt, usage: Usage) -> Generator[Event, None, str]:
+        if self.stop.is_set():  # stopped while retrieving or between drafts
+            raise _Stopped
         pieces: list[str] = []
         stream = provider.generate(prompt, usage)
         try:

@@ -25,7 +25,9 @@ from app.core.embeddings import Embedder, Tokenizer
 from app.core.errors import DocsFolderError
 from app.core.store import Record, Store
 
-FLUSH_CHUNKS = 256  # chunks collected across files before one embedding call
+# Chunks collected across files before one embedding call. Large batches let
+# sentence-transformers sort by length and pad less; writes stay per file either way.
+FLUSH_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
