@@ -236,3 +236,14 @@ def test_extractive_answer_skips_headings_code_and_fragments(embedder):
 
 def test_fact_check_alone_runs_without_a_model():
     assert check_facts("The Team plan costs $49 [1].", PASSAGES) == []
+
+
+def test_extractive_answer_skips_sentences_that_introduce_missing_code(embedder):
+    from app.core.extractive import extractive_answer
+    from app.core.passage import Passage
+
+    passage = Passage("p1", "The signature header looks like this:\n\n```\nt=1,v1=abc\n```\n\nVerify the signature with your signing secret before trusting the body.",
+                      "api/webhooks.md", "Webhooks > Verifying", 0.8)
+    answer = extractive_answer("how do I verify the webhook signature?", [passage], embedder)
+    assert "looks like this:" not in answer
+    assert "Verify the signature with your signing secret" in answer

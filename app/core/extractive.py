@@ -199,5 +199,8 @@ def _is_quotable(sentence: str, headings: set[str]) -> bool:
     # Code that slipped outside a fence (shell prompts, braces) is not an answer to quote.
     if sentence.startswith(("$ ", "{", "}", "<")) or sentence.count("`") >= 4:
         return False
+    # "The header looks like this:" introduces a code block or list the quote can't carry.
+    if sentence.rstrip().endswith(":"):
+        return False
     letters = sum(ch.isalpha() for ch in sentence)
     return letters >= len(sentence) * 0.5
