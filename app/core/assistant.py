@@ -240,8 +240,7 @@ class _Run:
     def _extractive(self, passages: list[Passage], action: str) -> Iterator[Event]:
         used = passages[:LOCAL_PASSAGES]
         answer = extractive_answer(self.turn.question, used, self.a.embedder)
-        if not self.turn.model:
-            self.turn.model = "docs (extractive)"
+        self.turn.model = "docs (extractive)"  # the docs wrote this answer, whatever drafted before
         # Verbatim quotes of the passages: supported by construction. A failed draft's
         # check is kept in `actions`; `grounding` describes the answer actually shown.
         self.turn.grounding = {"passed": True, "unsupported": [], "method": "extractive: quoted verbatim from the passages"}
