@@ -5,8 +5,8 @@
   any file, which covers renames and edits to part of a file) reuse their vector.
 - A file that disappeared loses its chunks; a file that fails to read keeps its old ones,
   so a transient error never empties the index.
-- Writes are per file, upsert before delete, so a killed ingest leaves at worst records
-  the next run recognises as stale and removes.
+- Writes go upsert before delete (a batch of files at a time), so a killed ingest leaves
+  at worst records the next run recognises as stale and removes.
 
 `ingest_folder` yields events; front ends render them and never touch the store.
 """
@@ -195,14 +195,14 @@ def _write(pending: list[_Pending], root: str, store: Store, embedder: Embedder,
     if missing:
         vectors.update(zip(missing, embedder.embed([texts[h] for h in missing])))
         summary.chunks_embedded += len(missing)
+    records = [
+        Record(c.id, c.text, vectors[hashes[c.id]], root, item.file, c.heading, c.start, c.end, item.sha, hashes[c.id])
+        for item in pending for c in item.chunks
+    ]
+    store.replace_files(records, set().union(*(item.stale_ids for item in pending)))
     for item in pending:
-        records = [
-            Record(c.id, c.text, vectors[hashes[c.id]], root, item.file, c.heading, c.start, c.end, item.sha, hashes[c.id])
-            for c in item.chunks
-        ]
-        store.replace_file(records, item.stale_ids)
         setattr(summary, item.status, getattr(summary, item.status) + 1)
-        yield FileIngested(item.file, item.status, len(records), item.reason)
+        yield FileIngested(item.file, item.status, len(item.chunks), item.reason)
 
 
 def _text_hash(chunk: Chunk) -> str:
