@@ -16,22 +16,26 @@ def cmd_ask(services, args) -> int:
     as_json = args.json or args.stdin
     failed = 0
     for batch in in_batches(questions, 1):
-        turn = _run(services, batch[0], stream=not as_json)
+        turn, shown = _run(services, batch[0], stream=not as_json)
         failed += turn.outcome == "failed"
         if as_json:
             print(json.dumps(turn.to_json(), ensure_ascii=False), flush=True)
         else:
-            print_turn(turn)
+            print_turn(turn, already_shown=shown)
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-def _run(services, question: str, stream: bool) -> Turn:
-    """Drive the pipeline; when streaming, drafts go to stderr so stdout holds only checked answers."""
+def _run(services, question: str, stream: bool) -> tuple[Turn, set[str]]:
+    """Drive the pipeline; when streaming, drafts go to stderr so stdout holds only checked answers.
+
+    Returns the turn and the notices already shown on the way.
+    """
     out = sys.stderr
+    shown: set[str] = set()
     for event in services.assistant.ask(question):
         if not stream:
             if isinstance(event, Answered):
-                return event.turn
+                return event.turn, shown
             continue
         if isinstance(event, Drafting):
             out.write(f"\x1b[2m[{event.kind} draft: {event.model}]\x1b[0m\n" if out.isatty() else f"[{event.kind} draft: {event.model}]\n")
@@ -42,13 +46,14 @@ def _run(services, question: str, stream: bool) -> Turn:
             out.write(f"\n[draft withdrawn: {event.reason}]\n")
         elif isinstance(event, Notice):
             out.write(f"\n[{event.text}]\n")
+            shown.add(event.text)
         elif isinstance(event, Answered):
             out.write("\n")
-            return event.turn
+            return event.turn, shown
     raise AssertionError("the pipeline always ends with Answered")
 
 
-def print_turn(turn: Turn) -> None:
+def print_turn(turn: Turn, already_shown: set[str] = frozenset()) -> None:
     print(turn.answer)
     if turn.sources:
         print("\nSources:")
@@ -56,7 +61,7 @@ def print_turn(turn: Turn) -> None:
             heading = f" § {source['heading']}" if source.get("heading") else ""
             print(f"  [{number}] {source['file']}{heading}")
     print("\n" + describe(turn))
-    if turn.error:
+    if turn.error and turn.error not in already_shown:
         print(f"note: {turn.error}", file=sys.stderr)
 
 

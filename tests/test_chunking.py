@@ -82,3 +82,14 @@ def test_a_giant_word_does_not_loop_forever(count):
     text = "# Key\n\n" + "x" * 5000 + "\n"
     chunks = chunk_document("key.md", text, count)
     assert chunks and "".join(c.text for c in chunks) == "x" * 5000
+
+
+def test_no_chunk_is_a_sliver_that_only_matches_on_its_heading(count):
+    code = "```js\n" + "\n".join(f"const value{i} = compute({i}, options);" for i in range(40)) + "\n});\n```"
+    text = "# Guide\n\n## Install\n\n" + code + "\n\nYes.\n"
+    chunks = chunk_document("guide.md", text, count, max_tokens=128)
+    assert len(chunks) >= 3  # the code block was split across chunks...
+    for chunk in chunks:
+        assert any(ch.isalnum() for ch in chunk.text), repr(chunk.text)  # ...and no piece is only "});\n```"
+        assert count([chunk.embedding_text()])[0] + 2 <= 128
+    assert "Yes." in chunks[-1].text and chunks[-1].text != "Yes."  # a two-word tail joins its neighbour

@@ -42,6 +42,64 @@ railway up  # <NotATag> inside code stays
     assert "title:" not in doc.text
 
 
+def test_multi_line_components_are_stripped_but_their_code_and_titles_kept():
+    doc = load("cookbook.md", """# API cookbook
+
+## Domains
+
+<Image src="https://cdn.example/shot.png"
+alt="screenshot of the domains page"
+layout="responsive"
+width={1676} height={1490} quality={100} />
+
+### Add custom domain
+
+<GraphQLCodeTabs
+  query={`mutation customDomainCreate($input: CustomDomainCreateInput!) {
+      customDomainCreate(input: $input) {
+        id
+      }
+    }`}
+  variables={{
+    input: {
+      domain: "api.example.com"
+    }
+  }}
+  requiredFields={[
+    { name: "domain", label: "Domain", path: "input.domain" }
+  ]}
+/>
+
+<Collapse title="Can I transfer a domain between workspaces?">
+Not yet. This capability is planned.
+</Collapse>
+
+<Banner variant="info">
+    Skipped builds are experimental: tell us on{" "}
+    <a href="https://station.example" target="_blank">Central Station</a>, see <code>fd12::/16</code>.
+</Banner>
+
+Send `<Banner>` as a literal, keep a < b, <5 minutes, Bearer <API_KEY> and <your-token>.
+""")
+    text = doc.text
+    for markup in ("<Image", "width={1676}", "/>", "<GraphQLCodeTabs", "requiredFields", "<Collapse", "</Banner>", "<a ", "{\" \"}"):
+        assert markup not in text, markup
+    # The query and its variables are the page's content: kept as code, dedented.
+    assert "```\nmutation customDomainCreate($input: CustomDomainCreateInput!) {\n  customDomainCreate(input: $input) {" in text
+    assert 'domain: "api.example.com"' in text
+    # A collapsible FAQ's question becomes a sub-heading of the section it sits in.
+    assert "#### Can I transfer a domain between workspaces?\n\nNot yet. This capability is planned." in text
+    assert "tell us on Central Station, see `fd12::/16`." in " ".join(text.split())
+    assert "Send `<Banner>` as a literal, keep a < b, <5 minutes, Bearer <API_KEY> and <your-token>." in text
+
+
+def test_horizontal_rules_go_and_setext_underlines_become_headings():
+    doc = load("faq.md", "Billing\n=======\n\nIntro.\n\n---\n\nRefunds\n-------\n\nWithin 14 days.\n\n* * *\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert doc.text.startswith("# Billing\n\nIntro.\n\n## Refunds\n\nWithin 14 days.\n")
+    assert "---\n" not in doc.text.replace("|---|---|", "") and "* * *" not in doc.text
+    assert "|---|---|" in doc.text  # a table's rule is not a horizontal rule
+
+
 def test_plain_text_keeps_its_lines_and_gets_a_title_from_the_file_name():
     doc = load("release-notes.txt", "Version 2.1\r\nFixed sync.\r\n")
     assert doc.text == "Version 2.1\nFixed sync.\n"

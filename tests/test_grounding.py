@@ -247,3 +247,13 @@ def test_extractive_answer_skips_sentences_that_introduce_missing_code(embedder)
     answer = extractive_answer("how do I verify the webhook signature?", [passage], embedder)
     assert "looks like this:" not in answer
     assert "Verify the signature with your signing secret" in answer
+
+
+def test_extractive_answer_quotes_table_rows_with_their_column_names(embedder):
+    table = ("| Plan | Monthly billing | Seats |\n|------|-----------------|-------|\n"
+             "| Team | $12 per seat per month | 2 to 250 seats |\n| Business | $24 per seat per month | 5 seats minimum |")
+    passage = Passage("t", table, "billing/pricing.md", "Plans and pricing > Plan overview", 0.7)
+    answer = extractive_answer("what does a Team seat cost per month?", [passage], embedder, max_sentences=1)
+    assert answer == f"{EXTRACTIVE_PREFIX}\n> Plan: Team; Monthly billing: $12 per seat per month; Seats: 2 to 250 seats [1]"
+    everything = extractive_answer("plans", [passage], embedder, max_sentences=5)
+    assert "Plan | Monthly billing" not in everything  # a header row alone is never quoted

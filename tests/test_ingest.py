@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import DocsFolderError
-from app.core.ingest import FileIngested, IngestFinished, ingest_folder
+from app.core.ingest import FileIngested, IngestFinished, file_hash, ingest_folder
 from conftest import KNOWLEDGE, ROOT, RAILWAY_DOCS
 
 
@@ -24,13 +24,11 @@ def run(services, root: Path):
 
 def assert_store_mirrors(services, root: Path):
     """No duplicates, no orphans: every record belongs to a file on disk with its current bytes."""
-    import hashlib
-
     stored = services.store.files(str(root.resolve()))
     for file, state in stored.items():
         path = root / file
         assert path.exists(), f"orphan chunks of deleted file {file}"
-        assert state.shas == {hashlib.sha256(path.read_bytes()).hexdigest()}, f"stale chunks for {file}"
+        assert state.shas == {file_hash(path.read_bytes())}, f"stale chunks for {file}"
     texts = Counter()
     for file, state in stored.items():
         for passage in services.store.get(sorted(state.ids)):
@@ -92,6 +90,19 @@ def test_renamed_file_is_not_embedded_twice(services, docs):
     assert files["password-reset.txt"].reason == "from reset.txt"
     stored = assert_store_mirrors(services, docs)
     assert "password-reset.txt" in stored and "reset.txt" not in stored
+
+
+def test_a_new_parser_version_rereads_every_file_once_without_re_embedding(services, docs, monkeypatch):
+    import app.core.ingest as ingest
+
+    run(services, docs)
+    monkeypatch.setattr(ingest, "PARSER_VERSION", b"a parser that changed\n")
+    summary, _ = run(services, docs)
+    assert (summary.changed, summary.unchanged, summary.chunks_embedded) == (3, 0, 0)
+    assert summary.chunks_reused == summary.chunks_total > 0
+    again, _ = run(services, docs)
+    assert (again.changed, again.unchanged) == (0, 3)
+    assert_store_mirrors(services, docs)
 
 
 def test_crash_between_write_and_cleanup_is_repaired_by_the_next_run(services, docs, monkeypatch):

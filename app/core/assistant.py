@@ -69,14 +69,25 @@ class Token:
 
 @dataclass(frozen=True)
 class DraftWithdrawn:
-    """The streamed draft must not be shown as an answer (failed the check, or its model failed)."""
+    """The streamed draft must not be shown as an answer (failed the check, or its model failed).
+
+    `streamed` is False when the model failed before sending any text: there is no draft to
+    take back, only the placeholder, and the reason arrives as a Notice.
+    """
     reason: str
+    streamed: bool = True
 
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user should know, e.g. the frontier is unavailable and why."""
+    """Something the user should know, e.g. the frontier is unavailable and why.
+
+    `kind` lets a front end decide how loud to be: "frontier-unavailable" (no key, over
+    budget), "frontier-failed" (the call failed: unreachable, errors after retries),
+    "local-only" (nothing could be sent), "extractive" (the answer quotes the docs).
+    """
     text: str
+    kind: str = "info"
 
 
 @dataclass(frozen=True)
@@ -202,12 +213,12 @@ class _Run:
         unusable = self._frontier_unusable()
         if unusable:
             self.turn.error = self.turn.error or unusable
-            yield Notice(unusable)
+            yield Notice(unusable, "frontier-unavailable")
             yield from self._extractive(passages, f"frontier not used: {unusable}")
             return
         sendable = [p for p in passages if not is_local_only(p.file, self.a.settings["egress.local_only"])]
         if not sendable:
-            yield Notice("Every relevant passage is marked local-only, so nothing was sent to the frontier model.")
+            yield Notice("Every relevant passage is marked local-only, so nothing was sent to the frontier model.", "local-only")
             yield from self._extractive(passages, "frontier not used: all passages are local-only")
             return
         sent, redactions = self._redacted(sendable)
@@ -244,7 +255,7 @@ class _Run:
         # Verbatim quotes of the passages: supported by construction. A failed draft's
         # check is kept in `actions`; `grounding` describes the answer actually shown.
         self.turn.grounding = {"passed": True, "unsupported": [], "method": "extractive: quoted verbatim from the passages"}
-        yield Notice("Quoted from your docs; not verified by the frontier model.")
+        yield Notice("Quoted from your docs; not verified by the frontier model.", "extractive")
         self._final("extractive", answer, sources=used, action=action)
 
     # --- pieces -------------------------------------------------------------------------

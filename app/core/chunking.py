@@ -18,6 +18,8 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 # [CLS] + [SEP] and the "heading path" line prepended for embedding eat into the window.
 SPECIAL_TOKENS = 2
+SLIVER_TOKENS = 4  # a chunk shorter than this is folded into its neighbour when it fits
+_WORD = re.compile(r"[^\W_]")
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,38 @@ def chunk_document(file: str, text: str, count_tokens: Callable[[list[str]], lis
         counts = count_tokens([text[b.start:b.end] for b in blocks])
         for block, tokens in zip(blocks, counts):
             block.tokens = tokens
-        for start, end in _pack(text, blocks, budget, count_tokens):
+        for start, end in _without_slivers(text, list(_pack(text, blocks, budget, count_tokens)), budget, count_tokens):
             body = text[start:end]
             key = (heading, body)
             occurrence = seen.get(key, 0)
             seen[key] = occurrence + 1
             chunks.append(Chunk(chunk_id(file, heading, body, occurrence), body, heading, start, end))
     return chunks
+
+
+def _without_slivers(text: str, spans: list[tuple[int, int]], budget: int, count_tokens) -> list[tuple[int, int]]:
+    """Fold tiny leftovers ("```", "});", "Yes.") into the chunk before them when that still fits.
+
+    A leftover alone would be a passage that matches on its heading and shows nothing; one
+    with no word in it that doesn't fit is dropped (a closing fence or bracket says nothing).
+    """
+    if len(spans) < 2:
+        return spans
+    counts = count_tokens([text[s:e] for s, e in spans])
+    kept: list[tuple[int, int]] = []
+    kept_tokens: list[int] = []
+    for (start, end), tokens in zip(spans, counts):
+        wordless = not _WORD.search(text[start:end])
+        if kept and (wordless or tokens < SLIVER_TOKENS):
+            merged = count_tokens([text[kept[-1][0]:end]])[0]
+            if merged <= budget:
+                kept[-1], kept_tokens[-1] = (kept[-1][0], end), merged
+                continue
+            if wordless:
+                continue
+        kept.append((start, end))
+        kept_tokens.append(tokens)
+    return kept
 
 
 def chunk_id(file: str, heading: str, text: str, occurrence: int = 0) -> str:
@@ -149,10 +176,11 @@ def _pack(text: str, blocks: list[_Block], budget: int, count_tokens, split: boo
 
 
 def _split_block(text: str, block: _Block, budget: int, count_tokens) -> Iterator[tuple[int, int]]:
-    """Split one oversized block at sentence ends (or lines, for code), then at words."""
+    """Split one oversized block at sentence ends (or lines, for code and tables), then at words."""
     segment = text[block.start:block.end]
-    is_code = bool(FENCE.match(segment))
-    pieces = _spans(segment, r"\n" if is_code else SENTENCE_END.pattern)
+    # Code and tables split between lines: half a table row pairs a price with nothing.
+    by_line = bool(FENCE.match(segment)) or segment.lstrip().startswith("|")
+    pieces = _spans(segment, r"\n" if by_line else SENTENCE_END.pattern)
     counts = count_tokens([segment[s:e] for s, e in pieces])
     pieces_with_counts = []
     for (start, end), tokens in zip(pieces, counts):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from app.core.mdx import resolve_subheadings, strip_markup
+
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
 TEXT_SUFFIXES = {".txt", ".text", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -77,11 +79,8 @@ def _first_heading(text: str) -> str | None:
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 _FENCE = re.compile(r"^(\s*)(```|~~~)")
-# MDX: import/export statements and JSX-like tags (<Banner>, </Banner>, <Image ... />).
-_MDX_STATEMENT = re.compile(r"^(import|export)\s.+$")
-_MDX_SELF_CLOSING = re.compile(r"<[A-Z][\w.]*(?:\s[^<>]*?)?/>")
-_MDX_TAG = re.compile(r"</?[A-Z][\w.]*(?:\s[^<>]*?)?>")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_MDX_STATEMENT = re.compile(r"^(import|export)\s.+$")
 
 
 def _load_markdown(text: str) -> Document:
@@ -105,27 +104,55 @@ def _load_markdown(text: str) -> Document:
 
 
 def _strip_mdx(text: str) -> str:
-    """Drop MDX tags and import lines outside code fences; keep code blocks verbatim."""
+    """Markdown without MDX/HTML markup; fenced code kept verbatim.
+
+    Tags may span lines (`<Image src=...` / `width={1676} />`), so prose between fences is
+    scanned as a whole rather than line by line.
+    """
     out: list[str] = []
-    in_fence = False
-    fence_marker = ""
-    text = _HTML_COMMENT.sub("", text)
-    for line in text.split("\n"):
+    prose: list[str] = []
+    in_fence, fence_marker, esm = False, "", False
+    for line in _HTML_COMMENT.sub("", text).split("\n"):
         fence = _FENCE.match(line)
         if fence and (not in_fence or fence.group(2) == fence_marker):
-            in_fence = not in_fence
-            fence_marker = fence.group(2)
+            if not in_fence:
+                out.append(_rules_to_headings(strip_markup("\n".join(prose))))
+                prose = []
+            in_fence, fence_marker = not in_fence, fence.group(2)
+            out.append(line)
+        elif in_fence:
+            out.append(line)
+        elif _MDX_STATEMENT.match(line) or (esm and line.strip()):
+            esm = True  # MDX's import/export statements run to the end of their paragraph
+        else:
+            esm = False
+            prose.append(line)
+    out.append(_rules_to_headings(strip_markup("\n".join(prose))))
+    return re.sub(r"\n{3,}", "\n\n", resolve_subheadings("\n".join(out))).strip() + "\n"
+
+
+_RULE = re.compile(r"^ {0,3}([-*_=])(?:[ \t]*\1){2,}[ \t]*$")
+
+
+def _rules_to_headings(prose: str) -> str:
+    """Setext underlines (`Title` / `---`) become `#` headings; other horizontal rules go.
+
+    A rule alone would otherwise become a passage of its own that says nothing.
+    """
+    out: list[str] = []
+    for line in prose.split("\n"):
+        rule = _RULE.match(line)
+        if not rule:
             out.append(line)
             continue
-        if in_fence:
+        previous = out[-1].strip() if out else ""
+        if rule.group(1) in "-=" and previous and not re.match(r"([#>|*+-]|\d+[.)])\s|```|~~~", previous):
+            out[-1] = ("# " if rule.group(1) == "=" else "## ") + previous
+        elif rule.group(1) != "=":
+            out.append("")
+        else:
             out.append(line)
-            continue
-        if _MDX_STATEMENT.match(line):
-            continue
-        line = _MDX_SELF_CLOSING.sub("", line)
-        line = _MDX_TAG.sub("", line)
-        out.append(line.rstrip())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+    return "\n".join(out)
 
 
 # --- HTML --------------------------------------------------------------------------------

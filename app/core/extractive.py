@@ -167,13 +167,24 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
     candidates: list[tuple[int, int, str]] = []  # (passage number, start, sentence)
     for number, passage in enumerate(passages, start=1):
         headings = {part.strip().lower() for part in passage.heading.split(">")}
+        rows = table_rows(passage.text)
         for start, end in split_sentences(passage.text):
-            sentence = clean_sentence(passage.text[start:end])
+            if start in rows:
+                header = rows[start]
+                if header is None:
+                    continue  # a header row alone says nothing
+                sentence = labelled_row(header, passage.text[start:end])
+            else:
+                sentence = clean_sentence(passage.text[start:end])
             if _is_quotable(sentence, headings):
                 candidates.append((number, start, sentence))
     if not candidates or max_sentences < 1:
         return NO_MATCH_ANSWER
-    vectors = embedder.embed([question] + [sentence for _, _, sentence in candidates])
+    # Scored in the context of its section, as chunks are embedded: "Business | $24" means
+    # little alone and a price under "Plan overview".
+    leaves = [passage.heading.rsplit(">", 1)[-1].strip() for passage in passages]
+    scored = [f"{leaves[number - 1]}: {sentence}" if leaves[number - 1] else sentence for number, _, sentence in candidates]
+    vectors = embedder.embed([question] + scored)
     scores = vectors[1:] @ vectors[0]
     # Ties break on retrieval rank then position, so the same inputs quote the same lines.
     ranked = sorted(range(len(candidates)), key=lambda i: (-round(float(scores[i]), 6), candidates[i][0], candidates[i][1]))
@@ -189,6 +200,44 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             lines.append(f"> {candidates[i][2]} [{number}]")
     return "\n".join(lines)
+
+
+def table_rows(text: str) -> dict[int, list[str] | None]:
+    """Where each table row's cells start -> its table's header cells (None for a header row).
+
+    Rows of a table whose header isn't in this text map to an empty header.
+    """
+    rows: dict[int, list[str] | None] = {}
+    header: list[str] = []
+    previous: tuple[int, str] | None = None  # (cells start, line) of the row before
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        line_start, offset = offset, offset + len(line)
+        body = line.strip()
+        if not body.startswith("|"):
+            header, previous = [], None
+            continue
+        if _TABLE_RULE.match(body):
+            if previous:
+                header = _cells(previous[1])
+                rows[previous[0]] = None
+            continue
+        cells_start = line_start + len(line) - len(line.lstrip(" \t|"))
+        rows[cells_start] = header
+        previous = (cells_start, body)
+    return rows
+
+
+def labelled_row(header: list[str], row: str) -> str:
+    """"Business | $24 per seat" under "Plan | Monthly billing" -> "Plan: Business; Monthly billing: $24 per seat"."""
+    cells = _cells(row)
+    if len(header) != len(cells):
+        return " | ".join(cells)
+    return "; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, cells) if cell)
+
+
+def _cells(row: str) -> list[str]:
+    return [" ".join(cell.split()) for cell in row.strip().strip("|").split("|")]
 
 
 def _is_quotable(sentence: str, headings: set[str]) -> bool:
