@@ -168,11 +168,11 @@ class _ProgressBar:
 
 # --- search ------------------------------------------------------------------------------
 
-def questions_from(args) -> list[str]:
+def questions_from(args, command: str = "search") -> list[str]:
     if args.stdin:
         return [line.strip() for line in sys.stdin if line.strip()]
     if not args.question or not args.question.strip():
-        raise FrontdeskError("No question given", 'Pass one in quotes, e.g. frontdesk search "how do I reset my password?", or use --stdin.')
+        raise FrontdeskError("No question given", f'Pass one in quotes, e.g. frontdesk {command} "how do I reset my password?", or use --stdin.')
     return [args.question.strip()]
 
 

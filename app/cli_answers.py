@@ -11,13 +11,13 @@ from app.core.ledger import Turn
 def cmd_ask(services, args) -> int:
     from app.cli import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
 
-    questions = questions_from(args)
+    questions = questions_from(args, "ask")
     require_documents(services)
     as_json = args.json or args.stdin
     failed = 0
     for batch in in_batches(questions, 1):
         turn, shown = _run(services, batch[0], stream=not as_json)
-        failed += turn.outcome == "failed"
+        failed += turn.outcome == "failed" or any(kind == "ledger-failed" for kind, _ in shown)
         if as_json:
             print(json.dumps(turn.to_json(), ensure_ascii=False), flush=True)
         else:
@@ -31,8 +31,12 @@ def _run(services, question: str, stream: bool) -> tuple[Turn, set[str]]:
     Returns the turn and the notices already shown on the way.
     """
     out = sys.stderr
-    shown: set[str] = set()
+    shown: set[tuple[str, str]] = set()  # (kind, text) of the notices shown
     for event in services.assistant.ask(question):
+        if isinstance(event, Notice) and event.kind == "ledger-failed":
+            out.write(f"warning: {event.text}\n")  # said even with --json: the turn is not logged
+            shown.add((event.kind, event.text))
+            continue
         if not stream:
             if isinstance(event, Answered):
                 return event.turn, shown
@@ -43,25 +47,26 @@ def _run(services, question: str, stream: bool) -> tuple[Turn, set[str]]:
             out.write(event.text)
             out.flush()
         elif isinstance(event, DraftWithdrawn):
-            out.write(f"\n[draft withdrawn: {event.reason}]\n")
+            if event.streamed:  # a model that failed before any text has no draft to withdraw
+                out.write(f"\n[draft withdrawn: {event.reason}]\n")
         elif isinstance(event, Notice):
             out.write(f"\n[{event.text}]\n")
-            shown.add(event.text)
+            shown.add((event.kind, event.text))
         elif isinstance(event, Answered):
             out.write("\n")
             return event.turn, shown
     raise AssertionError("the pipeline always ends with Answered")
 
 
-def print_turn(turn: Turn, already_shown: set[str] = frozenset()) -> None:
+def print_turn(turn: Turn, already_shown: set[tuple[str, str]] = frozenset()) -> None:
     print(turn.answer)
-    if turn.sources:
+    if turn.sources and turn.outcome not in ("refused", "handoff"):  # those answers cite nothing
         print("\nSources:")
         for number, source in enumerate(turn.sources, 1):
             heading = f" § {source['heading']}" if source.get("heading") else ""
             print(f"  [{number}] {source['file']}{heading}")
     print("\n" + describe(turn))
-    if turn.error and turn.error not in already_shown:
+    if turn.error and not any(turn.error.split("\n")[0] in text for _, text in already_shown):
         print(f"note: {turn.error}", file=sys.stderr)
 
 
@@ -84,9 +89,11 @@ def describe(turn: Turn) -> str:
 
 
 def cmd_route(services, args) -> int:
-    from app.cli import EXIT_OK, in_batches, questions_from
+    from app.cli import EXIT_OK, in_batches, questions_from, require_documents
 
-    questions = questions_from(args)
+    questions = questions_from(args, "route")
+    if args.docs:
+        require_documents(services)
     as_json = args.json or args.stdin
     for batch in in_batches(questions, 512):
         top_scores = None

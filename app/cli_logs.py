@@ -5,26 +5,28 @@ import csv
 import json
 import sys
 
-from app.core.ledger import TurnFilter, export_rows
+from app.core.ledger import Turn, TurnFilter, export_rows, parse_day
 
 
 def add_logs_arguments(command) -> None:
     command.add_argument("--route", choices=["local", "frontier", "none"], help="only turns with this route")
-    command.add_argument("--model", help="only turns answered by this model")
+    command.add_argument("--model", help="only turns whose model name contains this (e.g. claude, sonnet)")
     command.add_argument("--outcome", choices=["answered", "extractive", "refused", "handoff", "stopped", "failed"])
-    command.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD), inclusive")
-    command.add_argument("--until", metavar="DATE", help="through this date (YYYY-MM-DD), inclusive")
+    command.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC), inclusive")
+    command.add_argument("--until", metavar="DATE", help="through this date (YYYY-MM-DD, UTC), inclusive")
     command.add_argument("--search", metavar="TEXT", help="text in the question or answer")
     command.add_argument("--egress", action="store_true", help="only escalations: what left the machine (passages, redactions)")
-    command.add_argument("-n", "--limit", type=int, default=20, help="turns to list (default 20; exports take all unless set)")
+    command.add_argument("-n", "--limit", type=int, default=None, help="turns to list (default 20; exports take all unless set)")
     output = command.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="export turns and the summary as JSON")
     output.add_argument("--csv", action="store_true", help="export turns as CSV")
 
 
 def turn_filter(args) -> TurnFilter:
-    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome, since=args.since,
-                      until=args.until, text=args.search, egress_only=args.egress)
+    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome,
+                      since=parse_day(args.since, "--since date") if args.since else None,
+                      until=parse_day(args.until, "--until date") if args.until else None,
+                      text=args.search, egress_only=args.egress)
 
 
 def cmd_logs(services, args) -> int:
@@ -33,7 +35,7 @@ def cmd_logs(services, args) -> int:
     ledger = services.ledger
     where = turn_filter(args)
     exporting = args.json or args.csv
-    limit = args.limit if not exporting or "-n" in sys.argv or "--limit" in sys.argv else None
+    limit = args.limit if args.limit is not None else (None if exporting else 20)
     turns = ledger.turns(where, limit=limit)
     summary = ledger.summary(where)
     if args.json:
@@ -41,17 +43,15 @@ def cmd_logs(services, args) -> int:
         return EXIT_OK
     if args.csv:
         rows = export_rows(turns)
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else _CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return EXIT_OK
-    if args.egress:
-        for turn in turns:
-            print(f"{turn.created_at[:19]}  #{turn.id}  {turn.model or '-'}  {len(turn.egress_passage_ids)} passage(s) sent, "
-                  f"{turn.redactions} redaction(s)  {_clip(turn.question, 50)}")
-            for passage_id in turn.egress_passage_ids:
-                source = next((s for s in turn.sources if s["id"] == passage_id), None)
-                print(f"      {passage_id}  {source['file'] + ' § ' + source['heading'] if source else ''}")
+    if not turns:
+        print("No turns match." if summary.turns == 0 and _filtered(args) else
+              "No turns yet: ask a question (frontdesk ask \"…\", or in the app) and it is logged here.")
+    elif args.egress:
+        _print_egress(services, turns)
     else:
         print(f"{'time':<19}  {'route':<8}  {'outcome':<10}  {'model':<28}  {'tokens':>11}  {'cost $':>9}  {'frontier $':>10}  {'ms':>7}  question")
         for turn in turns:
@@ -63,6 +63,28 @@ def cmd_logs(services, args) -> int:
         f"all-frontier ${summary.counterfactual_usd:.4f} · saved ${summary.savings_usd:.4f} ({summary.savings_pct:.1f}%)"
     )
     return EXIT_OK
+
+
+_CSV_COLUMNS = list(export_rows([Turn("", "")])[0])
+
+
+def _filtered(args) -> bool:
+    return any((args.route, args.model, args.outcome, args.since, args.until, args.search, args.egress))
+
+
+def _print_egress(services, turns: list[Turn]) -> None:
+    """Each escalation, and every passage that left the machine with its file and heading."""
+    sources = {s["id"]: s for turn in turns for s in turn.sources}
+    unknown = {i for turn in turns for i in turn.egress_passage_ids} - set(sources)
+    if unknown:  # sent, but not among the passages the final answer cites: ask the store
+        sources.update({p.id: p.to_json() for p in services.store.get(sorted(unknown))})
+    for turn in turns:
+        print(f"{turn.created_at[:19]}  #{turn.id}  {turn.model or '-'}  {len(turn.egress_passage_ids)} passage(s) sent, "
+              f"{turn.redactions} redaction(s)  {_clip(turn.question, 50)}")
+        for passage_id in turn.egress_passage_ids:
+            source = sources.get(passage_id)
+            where = f"{source['file']} § {source['heading']}" if source else "(no longer in the store)"
+            print(f"      {passage_id}  {where}")
 
 
 def _clip(text: str, width: int) -> str:

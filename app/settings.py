@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ConfigError
+from app.core.secrets import clean_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "frontdesk.toml"
@@ -30,6 +31,7 @@ class Option:
     type: type
     default: Any
     help: str
+    minimum: float | None = None  # numbers below this are refused (a negative retry count breaks the SDK)
 
 
 def _default_home() -> str:
@@ -43,25 +45,26 @@ OPTIONS: tuple[Option, ...] = (
     Option("docs", Path, PROJECT_ROOT / "knowledge", "docs folder that `frontdesk ingest` loads by default"),
     Option("chroma_url", str, "", "Chroma server URL (http://host:port); empty = persistent store in the data dir"),
     Option("collection", str, "frontdesk", "Chroma collection name"),
-    Option("top_k", int, 5, "passages retrieved per question"),
-    Option("chunk_tokens", int, 128, "chunk size limit in embedder tokens (MiniLM was trained on 128)"),
-    Option("max_file_mb", float, 20.0, "files larger than this are skipped"),
-    Option("embed_batch", int, 64, "chunks embedded per batch"),
+    Option("top_k", int, 5, "passages retrieved per question", minimum=1),
+    Option("chunk_tokens", int, 128, "chunk size limit in embedder tokens (MiniLM was trained on 128)", minimum=32),
+    Option("max_file_mb", float, 20.0, "files larger than this are skipped", minimum=0.001),
+    Option("embed_batch", int, 64, "chunks embedded per batch", minimum=1),
     Option("local.model", Path, None, "GGUF file; default: first *.gguf in models/, else the bundled SmolLM2"),
-    Option("local.n_ctx", int, 2048, "local model context window (tokens)"),
-    Option("local.max_tokens", int, 256, "longest local answer (tokens)"),
-    Option("local.threads", int, 0, "CPU threads for the local model (0 = auto: half the logical CPUs, see models/README.md)"),
-    Option("local.temperature", float, 0.2, "local sampling temperature"),
-    Option("frontier.model", str, "claude-sonnet-4-5", "Anthropic model for escalated questions"),
-    Option("frontier.max_tokens", int, 1024, "longest frontier answer (tokens)"),
+    Option("local.n_ctx", int, 2048, "local model context window (tokens)", minimum=256),
+    Option("local.max_tokens", int, 256, "longest local answer (tokens)", minimum=1),
+    Option("local.threads", int, 0, "CPU threads for the local model (0 = auto: half the logical CPUs, see models/README.md)", minimum=0),
+    Option("local.temperature", float, 0.2, "local sampling temperature", minimum=0),
+    Option("frontier.model", str, "claude-sonnet-5-5", "Anthropic model for escalated questions"),
+    Option("frontier.max_tokens", int, 1024, "longest frontier answer (tokens)", minimum=1),
     Option("frontier.base_url", str, "", "Anthropic API base URL (empty = the SDK's default)"),
-    Option("frontier.timeout", float, 30.0, "seconds before a frontier call is abandoned"),
-    Option("frontier.max_retries", int, 2, "SDK retries on 429/5xx/529 before falling back"),
-    Option("frontier.input_usd_per_mtok", float, 3.0, "frontier price per million input tokens"),
-    Option("frontier.output_usd_per_mtok", float, 15.0, "frontier price per million output tokens"),
-    Option("frontier.monthly_budget_usd", float, 0.0, "stop escalating after this spend per calendar month (0 = no limit)"),
-    Option("local.input_usd_per_mtok", float, 0.0, "local price per million input tokens (electricity, if you count it)"),
-    Option("local.output_usd_per_mtok", float, 0.0, "local price per million output tokens"),
+    Option("frontier.timeout", float, 30.0, "seconds before a frontier call is abandoned", minimum=0.1),
+    Option("frontier.max_retries", int, 2, "SDK retries on 429/5xx/529 before falling back", minimum=0),
+    # Claude Sonnet 5.5's list prices (Anthropic, 2026); change both with frontier.model.
+    Option("frontier.input_usd_per_mtok", float, 2.0, "frontier price per million input tokens", minimum=0),
+    Option("frontier.output_usd_per_mtok", float, 10.0, "frontier price per million output tokens", minimum=0),
+    Option("frontier.monthly_budget_usd", float, 0.0, "stop escalating after this spend per calendar month (0 = no limit)", minimum=0),
+    Option("local.input_usd_per_mtok", float, 0.0, "local price per million input tokens (electricity, if you count it)", minimum=0),
+    Option("local.output_usd_per_mtok", float, 0.0, "local price per million output tokens", minimum=0),
     Option("routing.policy", Path, None, "routing policy TOML (default: the shipped app/core/routing_policy.toml)"),
     Option("egress.redact", bool, True, "redact personal data before anything is sent to the frontier"),
     Option("egress.local_only", list, [], "globs of docs (relative to their folder) that never leave the machine"),
@@ -94,7 +97,10 @@ def _coerce(option: Option, raw: Any, origin: str, base_dir: Path) -> Any:
             return path if path.is_absolute() else (base_dir / path)
         if option.type in (int, float) and isinstance(raw, bool):
             raise ValueError(f"expected a number, got {raw!r}")
-        return option.type(raw)
+        value = option.type(raw)
+        if option.minimum is not None and value < option.minimum:
+            raise ValueError(f"{value!r} is below the minimum, {option.minimum:g}")
+        return value
     except (TypeError, ValueError) as error:
         raise ConfigError(
             f"Bad value for setting '{option.name}' in {origin}: {error}",
@@ -197,7 +203,7 @@ def load_settings(
         table = _read_toml(config_file)
         frontier_table = table.get("frontier") if isinstance(table.get("frontier"), dict) else {}
         if "api_key" in frontier_table:
-            api_key, api_key_source = str(frontier_table.pop("api_key")), f"{config_file} [frontier] api_key"
+            api_key, api_key_source = clean_key(str(frontier_table.pop("api_key"))), f"{config_file} [frontier] api_key"
         for name, raw in _flatten(table).items():
             if name not in OPTIONS_BY_NAME:
                 raise ConfigError(
@@ -225,6 +231,6 @@ def load_settings(
         values["home"] = Path(_default_home())
     values["home"] = Path(values["home"]).expanduser().resolve()
 
-    if environ.get("ANTHROPIC_API_KEY"):
-        api_key, api_key_source = environ["ANTHROPIC_API_KEY"], "env ANTHROPIC_API_KEY"
+    if clean_key(environ.get("ANTHROPIC_API_KEY")):
+        api_key, api_key_source = clean_key(environ["ANTHROPIC_API_KEY"]), "env ANTHROPIC_API_KEY"
     return Settings(values, sources, config_file, api_key, api_key_source)

@@ -3,15 +3,24 @@
     .venv/bin/python bench/answers.py --set knowledge            # the sample docs (ingested on the fly)
     .venv/bin/python bench/answers.py --set railway --home DIR   # a data dir with railway-docs ingested
 
+    .venv/bin/python bench/answers.py --set knowledge --frontier liar  # a frontier that lies
+
 Local model: the configured GGUF (default: the bundled SmolLM2-135M). Frontier: with
 `--frontier fake` (default) a Messages API server on 127.0.0.1 (tests/fake_anthropic.py)
 that answers by quoting passage [1]; its token usage is priced at the configured Claude
 prices, so spend and savings are what the real API would bill for the same prompts. With
-`--frontier none` no key is set and escalations fall back to extractive answers.
+`--frontier liar` the same server answers with one true sentence and three planted lies
+(an uncited passage's price, spelled-out and oddly written prices, a price moved to another
+period or plan, "the X plan is free", a shifted date, an invented URL), in several citation
+styles. With `--frontier none` no key is set and escalations fall back to extractive answers.
 
 Prints routing shares, what happened to local answers (kept after the grounding check,
 escalated, replaced by an extractive quote), refusals/handoffs on unanswerable and
-out-of-scope questions, unsupported prices shown as fact (must be 0), and savings.
+out-of-scope questions, unsupported prices and URLs shown as fact (must be 0), and savings.
+Those counts do not use the grounding check: the bench reads every price and URL in the
+final answer outside ⟦unverified⟧ marks with its own patterns and looks for it in the raw
+text of the cited source files. With the liar, it also reports how many planted lie
+sentences reached the user intact (unmarked).
 """
 from __future__ import annotations
 
@@ -29,8 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app.core.grounding import check_facts  # noqa: E402
-from app.core.passage import Passage  # noqa: E402
 from app.core.services import Services  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 
@@ -40,19 +47,188 @@ SETS = {
 }
 MARKED = re.compile(r"⟦unverified: [^⟧]*⟧")
 
+# --- an independent count of unsupported prices and URLs --------------------------------
+# Deliberately not app.core.grounding: its own patterns and normalisation, compared with the
+# raw text of the cited files, so a blind spot of the check is not also a blind spot here.
+_WORD_VALUES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                           "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_WORD_VALUES.update({w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)})
+_WORDS = "|".join(sorted([*_WORD_VALUES, "hundred", "thousand"], key=len, reverse=True))
+_SIGN = {"$": "USD", "US$": "USD", "C$": "CAD", "€": "EUR", "£": "GBP", "USD": "USD", "EUR": "EUR", "GBP": "GBP",
+         "CAD": "CAD", "AUD": "AUD", "DOLLAR": "USD", "DOLLARS": "USD", "BUCKS": "USD", "EURO": "EUR", "EUROS": "EUR",
+         "POUND": "GBP", "POUNDS": "GBP"}
+_MONEY = re.compile(
+    r"(?P<pre>US\$|C\$|\$|€|£|\b(?:USD|EUR|GBP|CAD|AUD)\s?)(?P<a>\d(?:[\d,]*\d)?(?:\.\d+)?|\.\d+)(?P<ak>k\b)?"
+    r"|(?<![\w.])(?P<b>\d(?:[\d,]*\d)?(?:\.\d+)?)(?P<bk>k)?\s?(?P<post>\$|€|£|USD|EUR|GBP|CAD|AUD|dollars?|bucks|euros?|pounds?)(?![A-Za-z])"
+    rf"|(?P<words>\b(?:{_WORDS})(?:[\s-]+(?:and\s+)?(?:{_WORDS}))*)\s+(?P<wpost>dollars?|euros?)\b"
+    r"|(?P<cents>\d+)\s+cents\b", re.I)
+_LINK = re.compile(r"https?://[^\s<>()\[\]\"'`|⟦⟧]+")
+_CITED = re.compile(r"[\[【]\^?\s*(\d+(?:\s*,\s*\d+)*)\s*[\]】]")
 
-def unsupported_prices_shown(turn) -> int:
-    """Prices in the final answer, outside ⟦unverified⟧ marks, that its sources don't contain."""
+
+def _spelled(words: str) -> int:
+    total = current = 0
+    for word in re.split(r"[\s-]+", words.lower()):
+        if word == "hundred":
+            current = max(current, 1) * 100
+        elif word == "thousand":
+            total, current = total + max(current, 1) * 1000, 0
+        else:
+            current += _WORD_VALUES.get(word, 0)
+    return total + current
+
+
+def money(text: str) -> list[tuple[str, str, int]]:
+    """(as written, currency, amount in cents) for every price-like string."""
+    found = []
+    for m in _MONEY.finditer(text):
+        if m.group("cents"):
+            found.append((m.group(0), "USD", int(m.group("cents"))))
+            continue
+        if m.group("words"):
+            currency, amount = _SIGN[m.group("wpost").upper()], float(_spelled(m.group("words")))
+        else:
+            sign = (m.group("pre") or m.group("post")).strip().upper()
+            number = (m.group("a") or m.group("b")).replace(",", "")
+            amount = float(number) * (1000 if (m.group("ak") or m.group("bk")) else 1)
+            currency = _SIGN.get(sign, sign)
+        found.append((m.group(0).strip(), currency, round(amount * 100)))
+    return found
+
+
+def cited_source_text(turn, docs: Path) -> str:
+    """The raw text of the files the answer cites (all its sources when it cites none)."""
+    numbers = {int(n) for m in _CITED.finditer(turn.answer) for n in m.group(1).split(",")}
+    cited = [s for i, s in enumerate(turn.sources, 1) if i in numbers] or turn.sources
+    texts = []
+    for source in cited:
+        path = docs / source["file"]
+        raw = path.read_text(errors="replace") if path.suffix in (".md", ".txt", ".html", ".htm", ".mdx") and path.exists() else ""
+        texts.append(raw or source["text"])  # a PDF's raw bytes are no text: its passage is
+    return "\n".join(texts)
+
+
+def unsupported_shown(turn, docs: Path) -> tuple[list[str], list[str]]:
+    """Prices and URLs in the final answer, outside ⟦unverified⟧ marks, that the cited files don't contain."""
     shown = MARKED.sub("", turn.answer)
-    sources = [Passage(s["id"], s["text"], s["file"], s.get("heading", ""), 0.0) for s in turn.sources]
-    return sum(1 for span in check_facts(shown, sources) if span.kind == "price")
+    source = cited_source_text(turn, docs)
+    known = {(currency, cents) for _, currency, cents in money(source)}
+    prices = [written for written, currency, cents in money(shown) if (currency, cents) not in known]
+    lowered = source.lower()
+    urls = [u for u in (m.group(0).rstrip(".,;:!?") for m in _LINK.finditer(shown)) if u.lower().rstrip("/") not in lowered]
+    return prices, urls
+
+
+# --- a frontier that lies -----------------------------------------------------------------
+_PASSAGE_BODY = re.compile(r'<passage id="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
+_ROW_PRICE = re.compile(r"^\|\s*\**([A-Z][A-Za-z]+)\**\s*\|\s*(\$\d[\d,]*(?:\.\d+)?)", re.M)
+_PLAN_WORD = re.compile(r"\b([A-Z][a-z]+) plan\b")
+_MONTHLY = re.compile(r"(\$\d[\d,]*(?:\.\d+)?) per (seat per )?month")
+_NUMBER_NAMES = {43: "forty-three", 57: "fifty-seven", 61: "sixty-one", 83: "eighty-three", 38: "thirty-eight"}
+LIE_STYLES = ["uncited price", "period swap", "plan swap", "plan is free",
+              "spelled-out price", "5$ price", "$.NN price", "shifted date", "invented URL", "foreign currency"]
+
+
+class Liar:
+    """Answers with one true sentence (quoting passage [1]) and three planted lies.
+
+    Every lie is checked against the request's passages so it is really false, and
+    recorded as (style, sentence) in `planted`, so the bench can tell whether that sentence
+    reached the user intact.
+    """
+
+    def __init__(self):
+        from fake_anthropic import cite_first_passage
+
+        self.truth = cite_first_passage
+        self.turn = 0
+        self.planted: list[tuple[str, str]] = []
+
+    def __call__(self, request: dict) -> str:
+        prompt = request["messages"][0]["content"]
+        passages = {int(n): body for n, body in _PASSAGE_BODY.findall(prompt)}
+        everything = "\n".join(passages.values())
+        lies = []
+        # The lies that need particular passages (a second passage's price, a monthly price,
+        # a plan table) come first whenever the passages allow them; the rest rotate.
+        simple = LIE_STYLES[4:]
+        order = LIE_STYLES[:4] + [simple[(self.turn + i) % len(simple)] for i in range(len(simple))]
+        for style in order:
+            sentence = self._lie(style, passages, everything)
+            if sentence:
+                lies.append((style, sentence))
+            if len(lies) == 3:
+                break
+        self.turn += 1
+        self.planted += lies
+        return " ".join([self.truth(request)] + [sentence for _, sentence in lies])
+
+    def _invented(self, everything: str, amounts=(43, 57, 61, 83, 38)) -> int:
+        """An amount no price-like string of the passages has, so the lie is really a lie."""
+        stated = {cents for _, _, cents in money(everything)}
+        return next((a for a in amounts if a * 100 not in stated), 97)
+
+    def _lie(self, style: str, passages: dict[int, str], everything: str) -> str | None:
+        first = passages.get(1, "")
+        plans = sorted({p for p in _PLAN_WORD.findall(everything) + [r[0] for r in _ROW_PRICE.findall(everything)]}
+                       - {"The", "This", "Each", "Every", "Your", "Free"})
+        if style == "uncited price":
+            for number, body in sorted(passages.items())[1:]:
+                for price in re.findall(r"\$\d[\d,]*(?:\.\d+)?", body):
+                    if price not in first:
+                        return f"That comes to {price} per seat per month [1]."
+            return None
+        if style == "spelled-out price":
+            amount = self._invented(everything)
+            return f"In total it is {_NUMBER_NAMES.get(amount, 'ninety-seven')} dollars a month \u30101\u3011."
+        if style == "5$ price":
+            return f"Each extra seat is {self._invented(everything, (7, 9, 13, 17))}$ [ 1 ]."
+        if style == "$.NN price":
+            cents = self._invented(everything, (73, 67, 89))
+            return f"Every extra envelope costs $.{cents} [^1]."
+        if style == "period swap":
+            for number, body in sorted(passages.items()):
+                m = _MONTHLY.search(body)
+                if m and f"{m.group(1)} per {m.group(2) or ''}year" not in everything:
+                    return f"The price is {m.group(1)} per {m.group(2) or ''}year [{number}]."
+            return None
+        if style == "plan swap":
+            for number, body in sorted(passages.items()):
+                rows = dict(_ROW_PRICE.findall(body))
+                for plan, price in rows.items():
+                    for other in rows:
+                        lines = [line for line in everything.splitlines() if other in line and price in line]
+                        if other != plan and not lines:
+                            return f"The {other} plan costs {price} per seat per month [{number}]."
+            return None
+        if style == "plan is free":
+            for plan in plans:
+                if not any(plan in line and re.search(r"\bfree\b|\$0\b", line) for line in everything.splitlines()):
+                    number = next((n for n, body in sorted(passages.items()) if plan in body), 1)
+                    return f"The {plan} plan is free [{number}]."
+            return None
+        if style == "shifted date":
+            m = re.search(r"\b(20\d\d)-(\d\d)-(\d\d)\b", first)
+            if m:
+                return f"This changed on {m.group(3)}.{m.group(2)}.{int(m.group(1)) + 1} [1]."
+            return "This changes on 01.03.2031 [1]." if "2031" not in everything else None
+        if style == "invented URL":
+            return "The full price list is at https://prices.quillstack.example/2026-offer [1]."
+        if style == "foreign currency":
+            return f"In Canada the same plan is CAD {self._invented(everything)} [1]."
+        return None
+
+
+def shown_intact(answer: str, sentence: str) -> bool:
+    """The sentence appears in the answer with no part of it marked unverified."""
+    return sentence in MARKED.sub("\u0000", answer)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=sorted(SETS), default="knowledge")
     parser.add_argument("--home", type=Path, help="a data dir that already holds the set's docs (copied, not modified)")
-    parser.add_argument("--frontier", choices=["fake", "none"], default="fake")
+    parser.add_argument("--frontier", choices=["fake", "liar", "none"], default="fake")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--local-max-tokens", type=int, default=128)
     args = parser.parse_args()
@@ -66,13 +242,14 @@ def main() -> None:
         shutil.copytree(args.home, home, dirs_exist_ok=True)
         (home / "ledger.sqlite3").unlink(missing_ok=True)
 
-    server = None
+    server = liar = None
     environ = {"FRONTDESK_HOME": str(home)}
     flags = {"local.max_tokens": args.local_max_tokens, "local.temperature": 0.0}
-    if args.frontier == "fake":
+    if args.frontier in ("fake", "liar"):
         from fake_anthropic import FakeAnthropic, cite_first_passage
 
-        server = FakeAnthropic(reply=cite_first_passage).start()
+        liar = Liar() if args.frontier == "liar" else None
+        server = FakeAnthropic(reply=liar or cite_first_passage).start()
         environ["ANTHROPIC_API_KEY"] = "sk-ant-eval-not-a-real-key-000000"
         flags["frontier.base_url"] = server.url
     services = Services(load_settings(flags=flags, environ=environ))
@@ -80,18 +257,20 @@ def main() -> None:
         for _ in services.ingest(docs):
             pass
 
-    rows = []
+    rows, lies = [], []
     for number, item in enumerate(questions, 1):
+        before = len(liar.planted) if liar else 0
         turn = services.assistant.answer(item["question"])
         first_draft = "local" if any("local answer" in a for a in turn.actions) else ""
         rows.append((item, turn, first_draft))
+        lies.append(liar.planted[before:] if liar else [])  # one question at a time: these lies are this turn's
         print(f"{number:>3}/{len(questions)} {turn.route:<8} {turn.outcome:<10} {item['question'][:70]}", file=sys.stderr)
     if server:
         server.stop()
-    report(args, rows, services.ledger.summary())
+    report(args, rows, services.ledger.summary(), docs, lies if liar else None)
 
 
-def report(args, rows, summary) -> None:
+def report(args, rows, summary, docs: Path, lies: list[list[tuple[str, str]]] | None = None) -> None:
     answerable = [(i, t, d) for i, t, d in rows if i.get("answerable") and i.get("route") != "out_of_scope"]
     unanswerable = [(i, t, d) for i, t, d in rows if not i.get("answerable") and i.get("route") != "out_of_scope"]
     out_of_scope = [(i, t, d) for i, t, d in rows if i.get("route") == "out_of_scope"]
@@ -103,7 +282,9 @@ def report(args, rows, summary) -> None:
     declined_scope = [t for _, t, _ in out_of_scope if t.outcome == "refused"]
     route_ok = [1 for i, t, _ in answerable if i.get("route") in ("local", "frontier") and i["route"] == _decided_route(t)]
     cited_right = [1 for i, t, _ in answerable if i.get("file") and any(s["file"] == i["file"] for s in t.sources)]
-    prices = sum(unsupported_prices_shown(t) for _, t, _ in rows)
+    shown = [unsupported_shown(t, docs) for _, t, _ in rows]
+    prices = sum(len(p) for p, _ in shown)
+    urls = sum(len(u) for _, u in shown)
     outcomes = Counter(t.outcome for _, t, _ in rows)
 
     def share(part, whole) -> str:
@@ -120,6 +301,27 @@ def report(args, rows, summary) -> None:
     print(f"| unanswerable questions refused or handed off | {share(declined_unanswerable, unanswerable)} |")
     print(f"| out-of-scope questions declined | {share(declined_scope, out_of_scope)} |")
     print(f"| unsupported prices shown as fact | **{prices}** |")
+    print(f"| unsupported URLs shown as fact | **{urls}** |")
+    if lies is not None:
+        planted = [(t, style, sentence) for (_, t, _), told in zip(rows, lies) for style, sentence in told]
+        frontier = [t for _, t, _ in rows if t.route == "frontier" and t.outcome == "answered"]
+        print(f"| lying frontier answers shown with marks | {sum(1 for t in frontier if '⟦unverified' in t.answer)}/{len(frontier)} |")
+        missed = Counter(style for t, style, sentence in planted if shown_intact(t.answer, sentence))
+        by_style = Counter(style for _, style, _ in planted)
+        print(f"| planted lie sentences shown intact (no part marked) | **{sum(missed.values())}/{len(planted)}** |")
+        print(f"| ...by style (shown/planted) | {', '.join(f'{s} {missed[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} |")
+        # The sentence check alone marks most lies whole; this is the fact check's own share.
+        flagged = Counter()
+        for t, style, sentence in planted:
+            spans = (t.grounding or {}).get("unsupported", [])
+            if any(span["kind"] != "sentence" and span["text"] in sentence for span in spans):
+                flagged[style] += 1
+            else:
+                print(f"  not flagged by the fact check ({style}): {sentence!r}; check: {spans}", file=sys.stderr)
+        print(f"| ...of which the fact check flagged a span (by style) | {', '.join(f'{s} {flagged[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} |")
+    for (item, turn, _), (p, u) in zip(rows, shown):
+        if p or u:
+            print(f"  unsupported shown: {p + u} in answer to {item['question'][:60]!r}", file=sys.stderr)
     print(f"| spend / all-frontier counterfactual | ${summary.spend_usd:.4f} / ${summary.counterfactual_usd:.4f} |")
     print(f"| savings | **{summary.savings_pct:.1f}%** |")
 

@@ -129,3 +129,70 @@ def test_a_damaged_ledger_is_a_clear_error(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("FRONTDESK_HOME", str(home))
     result = cli("logs")
     assert result.code == 2 and "cannot be opened" in result.err and "move it aside" in result.err
+
+
+def test_logs_filters_are_checked_and_exports_honour_the_limit(cli, home_with_docs, frontier):
+    empty = cli("logs")
+    assert empty.code == 0 and "No turns yet" in empty.out
+    header = cli("logs", "--csv").out.strip()
+    assert header.startswith("question,conversation_id,route") and "counterfactual_cost_usd" in header
+    cli("ask", "--stdin", stdin="tell me a joke\nwhat's the weather in Rome?\nhow much will 3 extra seats cost me?")
+    for bad in ("yesterday", "2026-13-45", "2026/11/25"):
+        result = cli("logs", "--since", bad)
+        assert result.code == 2 and "Expected a date as YYYY-MM-DD" in result.err, bad
+    assert len(json.loads(cli("logs", "--json", "--limit=2").out)["turns"]) == 2
+    assert len(json.loads(cli("logs", "--json", "-n1").out)["turns"]) == 1
+    assert len(json.loads(cli("logs", "--json").out)["turns"]) == 3  # exports take all unless limited
+    by_family = json.loads(cli("logs", "--json", "--model", "sonnet").out)["turns"]
+    assert [t["route"] for t in by_family] == ["frontier"]
+    egress = cli("logs", "--egress").out
+    assert egress.count("passage(s) sent") == 1  # the refusals sent nothing and are not listed
+
+
+def test_a_damaged_ledger_during_ask_keeps_the_answer(cli, home_with_docs, frontier):
+    cli("ask", "tell me a joke")
+    ledger = home_with_docs / "ledger.sqlite3"
+    data = bytearray(ledger.read_bytes())
+    data[len(data) // 2:] = b"\xff" * (len(data) - len(data) // 2)
+    ledger.write_bytes(bytes(data))
+    for wal in home_with_docs.glob("ledger.sqlite3-*"):
+        wal.unlink()
+    result = cli("logs")
+    assert result.code == 2 and "Traceback" not in result.err and "move it aside" in result.err
+
+
+def test_question_errors_name_the_command_used(cli, home_with_docs):
+    result = cli("route")
+    assert result.code == 2 and 'frontdesk route "' in result.err
+
+
+def test_route_with_docs_needs_docs(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONTDESK_HOME", str(tmp_path / "nothing-here"))
+    result = cli("route", "--docs", "how do I reset my password?")
+    assert result.code == 2 and "docs store is empty" in result.err
+
+
+def test_ctrl_c_mid_answer_is_logged_as_stopped(home_with_docs):
+    """A real `frontdesk ask` in its own process, interrupted with SIGINT while the draft streams."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "FRONTDESK_LOCAL_MAX_TOKENS": "400", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "app", "ask", "how do I turn on two-factor authentication?"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    while not (b"draft:" in seen and len(seen.split(b"draft:", 1)[1]) > 80):  # until the draft streams
+        chunk = process.stderr.read1(64)
+        assert chunk, f"the process ended before drafting: {seen.decode()}"
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()
+    assert b"interrupted" in err and b"Traceback" not in err
+    (turn,) = Ledger(home_with_docs / "ledger.sqlite3").turns()
+    assert turn.outcome == "stopped" and turn.model.startswith("SmolLM2") and turn.answer
+    assert any("Ctrl-C" in action for action in turn.actions)

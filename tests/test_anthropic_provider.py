@@ -77,7 +77,7 @@ def test_what_leaves_the_machine_is_exactly_the_prompt(fake_anthropic, make_prov
     [request] = fake_anthropic.requests
     assert (request.method, request.path) == ("POST", "/v1/messages")
     assert request.json == {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 300,
         "system": PROMPT.system,
         "messages": [{"role": "user", "content": PROMPT.user}],

@@ -1,11 +1,17 @@
 """Redaction before anything leaves the machine, and local-only docs."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from app.core.assistant import _published_emails
 from app.core.egress import Redaction, is_local_only, redact
+from app.core.passage import Passage
+from conftest import ROOT
 
 SUPPORT = "support@quillstack.example"
+PII_DOCS = ROOT / "tests" / "fixtures" / "pii_docs"
 
 
 def redacted(text: str, **kwargs) -> str:
@@ -88,6 +94,76 @@ def test_credentials_keep_their_label():
     assert redacted('api_key="Sup3rSecretValue" and password: hunter22') == 'api_key="[SECRET]" and password: [SECRET]'
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key=[SECRET]"),
+    ("STRIPE_SECRET_KEY: Zx81kLm20PqRsT", "STRIPE_SECRET_KEY: [SECRET]"),
+    ("token: a8Kd93jfLq02mZx7Pw4nRt6Y", "token: [SECRET]"),
+    ("my API key 9aKd83jfLq02mZx7Pw4nRt6Yb1Cd", "my API key [SECRET]"),
+    ('api key = "s3cr3tValue99"', 'api key = "[SECRET]"'),
+    ("Authorization: Token 9944b09199c62bcf", "Authorization: Token [SECRET]"),
+    ("Authorization: Bearer Tk4mZp8Qr2", "Authorization: Bearer [SECRET]"),
+    ("Authorization: xKq82LmZp0wT", "Authorization: [SECRET]"),
+    ("my password is hunter2", "my password is [SECRET]"),
+    ("My Gmail password was sunshine!", "My Gmail password was [SECRET]!"),
+    ("use glpat-xK3mN8pQ2rS5tV7wY9zA now", "use [SECRET] now"),
+    ("use xapp-1-A0123456789-1234567890123-abcdef0123 now", "use [SECRET] now"),
+    ("use xoxb-123456789012-1234567890123-AbCdEfGhIjKl now", "use [SECRET] now"),
+    ("use ghp_16C7e42F292c6912E7710c838347Ae178B4a now", "use [SECRET] now"),
+    ("use github_pat_11AAAAAAA0aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbb now", "use [SECRET] now"),
+    ("use sk_live_4eC39HqLyjWDarjtT1zdp7dc now", "use [SECRET] now"),
+    ("use sk-ant-api03-abcDEF123 now", "use [SECRET] now"),
+    ("use AKIAIOSFODNN7EXAMPLE now", "use [SECRET] now"),
+    ("use eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0NSJ9. now", "use [SECRET] now"),  # unsigned: the dot is the JWT's
+])
+def test_labelled_and_prefixed_credentials_are_redacted(text, expected):
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    # Code samples in docs name where a secret comes from; that is not the secret.
+    "password: process.env.DB_PASSWORD, apiKey: process.env.QS_KEY!",
+    'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])',
+    "password: redisURL.password, token: req.headers.authorization?.replace('Bearer ', '')",
+    "client_secret=YOUR_CLIENT_SECRET and API_KEY=${{shared.API_KEY}}",
+    "curl -H 'Project-Access-Token: <PROJECT_TOKEN>' -H \"Authorization: Bearer $RAILWAY_TOKEN\"",
+    "Send it as `Authorization: Bearer` and sign with X-Quillstack-Signature: t=1700000000.",
+    'password: "password", password=a-strong-password, api_key="your-api-key", token: myProjectToken',
+    "RAILWAY_TOKEN=XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX",
+    'curl -H "Authorization: Bearer qs_live_4f9c2d0b7e1a..." (your key, elided)',
+    "My password is not working and my password was rejected.",
+    "max_tokens: 256, token_expiry: 3600. The token expires in 3600 seconds.",
+    "import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk'",
+    'secret(32, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")',
+    "for port in 25 465 587 2525; do nc -z host $port; done",
+    "Call GET /v2/documents 3 times; phone support is open 9-5.",
+])
+def test_docs_code_and_prose_about_credentials_are_left_alone(text):
+    assert redact(text) == Redaction(text, 0, {})
+
+
+@pytest.mark.parametrize("iban", ["de89 3704 0044 0532 0130 00", "nl91abna0417164300", "Gb82 West 1234 5698 7654 32"])
+def test_ibans_in_any_case_and_grouping_are_redacted(iban):
+    assert redacted(f"Pay into {iban} please.") == "Pay into [IBAN] please."
+
+
+def test_an_iban_followed_by_a_word_is_still_found():
+    assert redacted("IBAN: de89 3704 0044 0532 0130 00 thanks") == "IBAN: [IBAN] thanks"
+
+
+@pytest.mark.parametrize("phone", ["020 7946 0958", "07700 900123", "0049 30 1234567", "0161-496-0000", "(555) 123-4567"])
+def test_national_and_00_prefixed_phone_numbers_are_redacted(phone):
+    assert redacted(f"Call me on {phone} today.") == "Call me on [PHONE] today."
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Call me at 5551234567 please", "Call me at [PHONE] please"),
+    ("my mobile: 07700900123.", "my mobile: [PHONE]."),
+    ("Order 5551234567 shipped in 2024.", "Order 5551234567 shipped in 2024."),  # no phone word: an order number
+])
+def test_a_bare_number_is_a_phone_only_next_to_a_phone_word(text, expected):
+    assert redacted(text) == expected
+
+
 def test_a_random_id_inside_a_path_is_redacted_but_the_path_words_stay():
     text = "GET /v2/files/Q2hhbmdlTWVQbGVhc2U5OTg3NjU0MzIxMEFCQw/download"
     assert redacted(text) == "GET /v2/files/[SECRET]/download"
@@ -111,7 +187,7 @@ def test_redaction_is_idempotent():
     ("internal/hr/pay.md", ["internal/"], True),
     ("internal/hr/pay.md", ["internal"], True),
     ("internal.md", ["internal/"], False),
-    ("docs/internal/a.md", ["internal/"], False),
+    ("docs/internal/a.md", ["internal/"], True),  # gitignore: no slash but the trailing one = any depth
     ("docs/private/a.md", ["*/private"], True),
     ("docs/private/a.md", ["docs/*/"], True),
     ("a/b/secret.md", ["**/secret.md"], True),
@@ -120,7 +196,98 @@ def test_redaction_is_idempotent():
     ("finance\\q1.pdf", ["finance/"], True),
     ("guides/start.md", ["internal/", "*.pdf"], False),
     ("guides/start.md", [], False),
-    ("Guides/Start.md", ["guides/"], False),  # POSIX matching is case-sensitive
+    ("Guides/Start.md", ["guides/"], True),  # case-insensitive, like the file systems of most laptops
 ])
 def test_local_only_globs(file, globs, expected):
     assert is_local_only(file, globs) is expected
+
+
+@pytest.mark.parametrize("file, globs", [
+    ("internal/hr/pay.md", ["/internal/"]),  # a leading slash anchors at the docs folder
+    ("billing/refunds.md", ["billing/**/refunds.md"]),  # ** is zero or more folders
+    ("billing/eu/2024/refunds.md", ["billing/**/refunds.md"]),
+    ("team/notes.md", ["notes.md"]),  # a bare name matches at any depth
+    ("a/b/c/notes.md", ["notes.md"]),
+    ("billing/refunds.MD", ["billing/refunds.md"]),
+    ("Billing/Refunds.md", ["billing/*.md"]),
+    ("contracts/alice.pdf", ["contracts/*.pdf"]),  # the README's example pattern
+    ("hr/x.md", ["/hr"]),
+    ("hr/x.md", ["/home/me/docs/hr/"]),  # an absolute path inside the docs folder
+    ("/home/me/docs/hr/x.md", ["/hr/"]),  # an absolute file inside it
+    ("hr/x.md", ["/home/me/docs"]),  # the docs folder itself: everything
+    ("notes/2024[draft].md", ["notes/2024[[]draft].md"]),
+])
+def test_local_only_patterns_match_like_gitignore(file, globs):
+    assert is_local_only(file, globs, root="/home/me/docs")
+
+
+@pytest.mark.parametrize("file, globs", [
+    ("docs/internal/a.md", ["/internal/"]),  # anchored: not a deeper folder of that name
+    ("hr.md", ["hr/"]),  # a trailing slash means a folder
+    ("billing/refunds.md.bak", ["refunds.md"]),
+    ("billingx/refunds.md", ["billing/"]),
+    ("other/hr/x.md", ["/home/me/docs/hr/"]),
+    ("hr/x.md", ["/home/me/other-docs/hr/"]),
+    ("a/b.md", ["a/*.pdf", "b/"]),
+    ("hr/contracts/alice.pdf", ["contracts/*.pdf"]),  # a slash inside anchors, as in .gitignore
+])
+def test_local_only_patterns_do_not_over_match(file, globs):
+    assert not is_local_only(file, globs, root="/home/me/docs")
+
+
+def test_an_absolute_file_without_a_known_root_fails_closed():
+    # The docs folder could be any folder on the path, so "/hr/" is tried at each of them.
+    assert is_local_only("/home/me/docs/hr/x.md", ["/hr/"])
+    assert is_local_only("C:\\Users\\me\\docs\\billing\\refunds.MD", ["billing/refunds.md"])
+
+
+def passage(file: str, text: str) -> Passage:
+    return Passage(id=f"{file}:{len(text)}", text=text, file=file, heading="", score=0.9)
+
+
+def test_only_the_companys_own_role_addresses_are_kept():
+    passages = [
+        passage("customers/acme.md", "Acme's invoices go to billing@acme-corp.com, see https://acme-corp.com/ap."),
+        passage("customers/acme.md", "Escalate to billing@acme-corp.com or info@acme-corp.com."),
+        passage("billing/pricing.md", "Enterprise: contact sales@quillstack.example for a quote."),
+        passage("api/authentication.md", "The base URL is https://api.quillstack.example/v1."),
+        passage("esignature.txt", "Requests come from no-reply@sign.quillstack.example, not from jane@quillstack.example."),
+    ]
+    # quillstack.example recurs across three files; acme-corp.com is named by one file only.
+    assert _published_emails(passages) == {"sales@quillstack.example", "no-reply@sign.quillstack.example"}
+
+
+def test_a_role_address_named_by_one_file_only_is_not_kept():
+    assert _published_emails([passage("customers/acme.md", "billing@acme-corp.com"),
+                              passage("customers/acme.md", "https://acme-corp.com")]) == set()
+
+
+@pytest.fixture(scope="module")
+def pii_home(tmp_path_factory):
+    from app.core.services import Services
+    from app.settings import load_settings
+
+    home = tmp_path_factory.mktemp("pii-home")
+    events = list(Services(load_settings(environ={"FRONTDESK_HOME": str(home)})).ingest(PII_DOCS))
+    assert events[-1].summary.ok
+    return home
+
+
+def test_file_paths_and_headings_are_redacted_before_they_leave(pii_home, tmp_path):
+    from app.core.services import Services
+    from app.settings import load_settings
+    from fake_anthropic import FakeAnthropic, cite_first_passage
+
+    home = tmp_path / "home"
+    shutil.copytree(pii_home, home)
+    with FakeAnthropic(reply=cite_first_passage) as server:
+        settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
+                                 environ={"FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-egress-test-0000000000"})
+        turn = Services(settings).assistant.answer("Why was Acme Corp charged twice on the March invoice? Will the refund come?")
+        sent = server.requests[-1].json["messages"][0]["content"]
+    assert 'source="customers/' in sent  # the customer's passage went, as it should, but anonymised
+    for personal in ("jane.doe", "7946 0958", "4242 4242", "billing@acme-corp.com"):
+        assert personal not in sent, personal
+    assert 'source="customers/[EMAIL]"' in sent and "[PHONE]" in sent and "[CARD]" in sent
+    assert "billing@quillstack.example" in sent  # the company's own address, in two of its files
+    assert turn.redactions >= 4  # path, phone and card in the heading, the customer's address

@@ -1,6 +1,8 @@
 """The grounding check, sentence splitting and the extractive fallback, with the real embedder."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.core.embeddings import Embedder
@@ -257,3 +259,137 @@ def test_extractive_answer_quotes_table_rows_with_their_column_names(embedder):
     assert answer == f"{EXTRACTIVE_PREFIX}\n> Plan: Team; Monthly billing: $12 per seat per month; Seats: 2 to 250 seats [1]"
     everything = extractive_answer("plans", [passage], embedder, max_sentences=5)
     assert "Plan | Monthly billing" not in everything  # a header row alone is never quoted
+
+
+# --- the audit's holes: each of these passed the check before it was fixed ---------------
+
+PRO = Passage("p-pro", "The Pro plan costs $19 per month per seat. The Team plan costs $49 per month. "
+                       "Prices changed on 01.03.2025.", "pricing.md", "Pricing", 0.8)
+ENTERPRISE = Passage("p-ent", "The Enterprise plan costs $99 per seat per month.", "enterprise.md", "Pricing > Enterprise", 0.6)
+PLAN_TABLE = Passage("p-table", "| Plan | Monthly billing |\n|------|----|\n| Free | $0 |\n| Pro | $19 per seat per month |\n"
+                                "| Team | $49 |", "plans.md", "Plans > Overview", 0.7)
+
+
+def test_a_fact_counts_only_in_the_passages_the_answer_cites():
+    # $99 is in [2], which the sentence doesn't cite: it may not lend the Pro plan its price.
+    assert unsupported("The Pro plan costs $99 per seat per month [1].", [PRO, ENTERPRISE]) == [("price", "$99")]
+    assert unsupported("The Pro plan costs $19 per seat per month [1].", [PRO, ENTERPRISE]) == []
+    # Per sentence: each sentence against its own citations; an uncited one against all cited passages.
+    assert unsupported("Pro costs $19 per seat [1]. Enterprise costs $99 per seat [2].", [PRO, ENTERPRISE]) == []
+    assert unsupported("Pro costs $19 per seat [2].", [PRO, ENTERPRISE]) == [("price", "$19")]
+    assert unsupported("Pro costs $19 per seat. Enterprise costs $99 per seat [1].", [PRO, ENTERPRISE]) == [("price", "$99")]
+    # An answer that cites nothing is checked against every passage (the pipeline rejects it separately).
+    assert unsupported("Enterprise costs $99 per seat.", [PRO, ENTERPRISE]) == []
+    [span] = check_facts("The Pro plan costs $99 [1].", [PRO, ENTERPRISE])
+    assert "cited passage [1]" in span.reason
+
+
+@pytest.mark.parametrize("said, wrong", [
+    ("forty-nine dollars", "forty-eight dollars"), ("49$", "48$"), ("US$49", "US$48"), ("\u20ac5", "\u20ac6"),
+    ("5 euros", "6 euros"), ("CAD 7", "CAD 8"), ("$.50", "$.40"), ("fifty cents", "forty cents"),
+    ("$1.2k", "$1.3k"), ("$1,200", "$1,300"), ("twelve hundred dollars", "thirteen hundred dollars"),
+])
+def test_more_price_forms_are_extracted_and_normalised(said, wrong):
+    fees = Passage("f", "Team costs 49 USD. Add-ons cost 5 EUR. Envelopes cost $0.50. Onboarding costs $1,200. "
+                        "The CAD 7 fee applies in Canada.", "fees.md", "", 0.5)
+    assert unsupported(f"It is {said}.", [fees]) == []
+    assert unsupported(f"It is {wrong}.", [fees]) == [("price", wrong)]
+
+
+def test_spelled_out_prices_equal_their_digits():
+    assert unsupported("The Team plan costs forty-nine dollars a month [1].", [PRO]) == []
+    assert unsupported("The Pro plan costs nineteen dollars per seat per month [1].", [PRO]) == []
+
+
+def test_a_price_keeps_its_period():
+    assert unsupported("The Pro plan costs $19 per year per seat [1].", [PRO]) == [("price", "$19")]
+    assert unsupported("The Pro plan costs $19 annually [1].", [PRO]) == [("price", "$19")]
+    for said in ("$19/mo", "$19 a month", "$19 monthly", "$19 per seat", "$19"):
+        assert unsupported(f"The Pro plan costs {said} [1].", [PRO]) == [], said
+    # A passage that states no period for the price binds none.
+    assert unsupported("The Team plan costs $49 per year [1].", [PLAN_TABLE]) == []
+
+
+def test_a_price_must_be_stated_for_the_plan_its_sentence_names():
+    assert unsupported("The Pro plan costs $49 per month [1].", [PRO]) == [("price", "$49")]
+    assert unsupported("Pro costs $49 [1].", [PLAN_TABLE]) == [("price", "$49")]
+    assert unsupported("The Team plan costs $49 a month [1].", [PRO]) == []
+    assert unsupported("Team costs $49 [1].", [PLAN_TABLE]) == []
+    # Several plans in one sentence: each price goes with the plan of its own clause.
+    assert unsupported("The Team plan costs $49 and the Pro plan $19 per seat [1].", [PRO]) == []
+    assert unsupported("Seats cost $49 on Team and $19 on Pro [1].", [PLAN_TABLE]) == []
+    assert unsupported("Pro and Team cost $19 and $49 respectively [1].", [PLAN_TABLE]) == []
+    assert unsupported("The Team plan costs $19 and the Pro plan $49 [1].", [PLAN_TABLE]) == [("price", "$19"), ("price", "$49")]
+
+
+def test_a_sentence_without_a_plan_is_about_the_plan_its_line_names():
+    proration = Passage("r", "Seats on the Business plan are prorated.\n- **Team, monthly:** you add 3 seats with 10 days left. You pay 3 \u00d7 $12 \u00d7 10/30 = $12.00 now.\n"
+                             "- **Business, monthly:** adding 1 seat costs 1 \u00d7 $24 \u00d7 15/30 = $12.00.", "p.md", "Seats", 0.6)
+    assert unsupported("On the Team plan, adding 3 seats with 10 days left costs $12.00 now [1].", [proration]) == []
+    assert unsupported("A Business seat costs $24 per month [1].", [proration]) == []
+    assert unsupported("On the Team plan a seat costs $24 [1].", [proration]) == [("price", "$24")]
+
+
+def test_free_is_a_zero_price_claim_about_the_named_plan():
+    assert unsupported("The Pro plan is free [1].", [PRO]) == [("price", "is free")]
+    assert unsupported("The Pro plan is free of charge [1].", [PLAN_TABLE]) == [("price", "is free of charge")]
+    assert unsupported("Pro seats are provided at no charge [1].", [PLAN_TABLE]) == [("price", "at no charge")]
+    assert unsupported("The Pro plan costs $0 [1].", [PLAN_TABLE]) == [("price", "$0")]
+    assert unsupported("The Free plan is free [1].", [PLAN_TABLE]) == []
+    assert unsupported("The Free plan costs $0 [1].", [PLAN_TABLE]) == []
+    trial = Passage("t", "Every new workspace can try the Business plan free for 14 days.", "t.md", "", 0.5)
+    assert unsupported("You can try the Business plan for free for 14 days [1].", [trial]) == []
+    # The plan's name is not the word: "for Free, Trial and Hobby plans" claims no price.
+    hobby = Passage("h", "These services are required for Free, Trial, and Hobby plans.", "h.md", "", 0.5)
+    assert unsupported("These services are required for Free, Trial, and Hobby plans [1].", [hobby]) == []
+
+
+@pytest.mark.parametrize("date", ["01.03.2026", "01/03/2026", "2026-03-01", "1 March 2026", "March 1, 2026"])
+def test_full_dates_in_common_forms_compare_with_their_year(date):
+    assert unsupported(f"Prices changed on {date} [1].", [PRO]) == [("date", date)]
+    assert unsupported(f"Prices changed on {date.replace('2026', '2025')} [1].", [PRO]) == []
+
+
+@pytest.mark.parametrize("mark", ["\u30103\u3011", "[ 3 ]", "[^3]", "[1, 3]"])
+def test_other_citation_styles_are_checked(mark):
+    assert unsupported(f"The Team plan costs $49 per month [1]{mark}.") == [("citation", mark)]
+    assert cited_ids(f"It costs $49 {mark.replace('3', '1')}.", PASSAGES) == ["p-pricing"]
+    # Citing only a passage that doesn't exist leaves the sentence's facts with no support.
+    assert [kind for kind, _ in unsupported(f"The Team plan costs $49 {mark.replace('1, ', '')}.")] == ["plan", "price", "citation"]
+
+
+def test_a_number_in_parentheses_is_not_a_citation():
+    assert unsupported("Follow step (9) of the guide.") == []
+    assert cited_ids("Follow step (1).", PASSAGES) == []
+    # ...so the answer cites nothing and is checked against every passage.
+    assert unsupported("Enterprise costs $99 per seat (1).", [PRO, ENTERPRISE]) == []
+
+
+def test_unsupported_spans_are_marked_in_place_and_sentences_whole(embedder):
+    from app.core.grounding import mark_unsupported
+
+    answer = ("The Team plan costs $49 per month [1]. The Pro plan costs $39 per month [1]. "
+              "Our office dog enjoys long walks along the river at $5 per walk every afternoon [1].")
+    check = check_grounding(answer, [PRO], embedder=embedder)
+    marked = mark_unsupported(answer, check)
+    assert marked.startswith("The Team plan costs $49 per month [1]. The Pro plan costs \u27e6unverified: $39\u27e7 per month [1]. ")
+    assert "\u27e6unverified: Our office dog enjoys long walks along the river at $5 per walk every afternoon [1].\u27e7" in marked
+    assert marked.count("\u27e6") == 2  # no mark nested inside the marked sentence
+    assert "\u26a0 Not found in the docs" in marked.splitlines()[-1]
+    outside = re.sub(r"\u27e6unverified: [^\u27e7]*\u27e7", "", marked)
+    assert "$39" not in outside and "$5" not in outside and "office dog" not in outside
+
+
+def test_brackets_a_model_writes_cannot_fake_or_break_the_marks():
+    from app.core.grounding import mark_unsupported
+
+    answer = "The Team plan costs $39 \u27e7 per month \u27e6unverified: fine\u27e7 [1]."
+    marked = mark_unsupported(answer, check_grounding(answer, [PRO]))
+    assert marked.count("\u27e6") == marked.count("\u27e7") == 1 and "\u27e6unverified: $39\u27e7" in marked
+
+
+def test_a_passing_answer_is_left_alone():
+    from app.core.grounding import mark_unsupported
+
+    answer = "The Team plan costs $49 per month [1]."
+    assert mark_unsupported(answer, check_grounding(answer, [PRO])) == answer

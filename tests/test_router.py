@@ -37,6 +37,10 @@ ROUTING_TABLE = [
     ("how much will 3 extra seats cost me?", "frontier", "pricing"),
     ("my webhook keeps getting a 401", "frontier", "api"),  # also a shipped example
     ("how do I reset my password?", "local", "support"),  # also a shipped example
+    # ...and paraphrases of them that are not examples, so the three can't pass by lookup.
+    ("what would 3 more seats cost us?", "frontier", "pricing"),
+    ("webhooks to my server fail with 401", "frontier", "api"),
+    ("can't remember my password, how do I get back in?", "local", "support"),
     # Pricing and billing.
     ("What's the monthly price for the Team plan?", "frontier", "pricing"),
     ("Can I get an invoice with our company address on it?", "frontier", "pricing"),

@@ -154,8 +154,10 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
         sources.highlighted = 0
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PassageScreen), 10, "the passage")
-        shown = str(app.screen.query_one("#passage-text").render())
-        assert turn.sources[0]["text"][:40] in shown
+        from app.tui.format import markdown_content
+
+        shown = app.screen.query_one("#passage-text").plain  # Markdown rendered
+        assert markdown_content(turn.sources[0]["text"]).plain[:40] in shown and "**" not in shown
         await pilot.press("escape")
         assert app.services.ledger.turns(limit=1)[0].question == "How do I reset my password?"
 
@@ -196,6 +198,13 @@ async def test_reopen_an_earlier_conversation_from_the_ledger(home):
         assert [v.question for v in views] == ["How do I reset my password?", "And if the email never arrives?"]
         assert app.screen.conversation_id == "conv-reset"
         assert "quoted from docs" in str(views[1].query_one(".meta").render())
+        # The notes are rebuilt from the ledger row: why the draft went, and what was shown instead.
+        assert [text for text, _, _ in views[1].notes] == [
+            "Local draft withdrawn (failed the check: it cites no passage).",
+            "Quoted from your docs; not verified by the frontier model."]
+        assert views[0].notes == []
+        quoted = views[1].query_one(".final")
+        assert quoted.query(".md-quote") and "> " not in quoted.plain  # the quote is drawn, not shown as Markdown
 
 
 # --- loading docs ------------------------------------------------------------------------------
@@ -257,13 +266,28 @@ async def test_logs_filter_sort_and_export(home):
         table.focus()
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), 10, "the export dialog")
-        app.screen.query_one("#export-path").value = "frontier.csv"
+        exports = home / "exports"  # under the data dir, never the directory the app was started in
+        assert app.screen.query_one("#export-path").value == str(exports / "frontdesk-turns.csv")
+        app.screen.query_one("#export-path").value = "frontier.csv"  # relative: under the exports folder
         await pilot.press("enter")
         await pilot.pause()
-        rows = list(csv.DictReader((Path.cwd() / "frontier.csv").open()))
+        rows = list(csv.DictReader((exports / "frontier.csv").open()))
         assert sorted(r["question"] for r in rows) == sorted(t.question for t in logs.turns)
         assert {r["route"] for r in rows} == {"frontier"}
-        assert str(Path.cwd() / "frontier.csv") in notifications(app)
+        assert str(exports / "frontier.csv") in notifications(app)
+        assert not list(Path.cwd().iterdir())
+
+        # A folder that doesn't exist: said plainly, and the dialog comes back with the path to fix.
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), 10, "the export dialog")
+        bad = home / "no-such-folder" / "turns.csv"
+        app.screen.query_one("#export-path").value = str(bad)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen) and app.screen.problem, 10, "the dialog again")
+        assert f"Cannot write {bad}: folder doesn't exist or isn't writable; choose another path" in notifications(app)
+        assert "Unexpected error" not in notifications(app)
+        assert app.screen.query_one("#export-path").value == str(bad)
+        await pilot.press("escape")
 
         logs.query_one("#route").clear()
         logs.query_one("#since").value = "2025-03-05"
@@ -274,7 +298,7 @@ async def test_logs_filter_sort_and_export(home):
         app.screen.query_one("#export-path").value = "weather.json"
         await pilot.press("enter")
         await pilot.pause()
-        data = json.loads((Path.cwd() / "weather.json").read_text())
+        data = json.loads((home / "exports" / "weather.json").read_text())
         assert [t["question"] for t in data["turns"]] == ["What's the weather in Paris?"]
 
         table.focus()
@@ -328,3 +352,194 @@ async def test_keys_theme_help_and_palette_commands(home):
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Load docs", "Logs", "Export logs", "Settings", "Stop the answer", "Reopen a conversation",
                 "Toggle dark/light theme", "Help"} <= titles
+
+
+# --- the frontier model failing, missing, and coming back ------------------------------------------
+
+def _notes(view) -> list[str]:
+    return [text for text, _, _ in view.notes]
+
+
+async def test_frontier_failure_is_one_toast_a_status_and_each_message_once(asking_home, monkeypatch):
+    from fake_anthropic import FakeAnthropic, cite_first_passage
+    from app.tui.turn_view import TurnView
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    with FakeAnthropic(reply=cite_first_passage) as server:
+        server.queue_error(529)  # the first call fails (no retries configured); the next one works
+        settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0, "local.max_tokens": 32})
+        app = FrontdeskApp(settings)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.models_ready, what="the models")
+            app.screen.ask("how much will 3 extra seats cost me?")
+            view = app.screen.query(TurnView).last()
+            await wait_for(pilot, lambda: view.finished, what="the failed-over answer")
+            assert view.turn.outcome == "extractive", (view.turn.actions, view.turn.error)
+
+            warnings = [n for n in app._notifications if n.severity == "warning"]
+            assert len(warnings) == 1 and "Claude unreachable" in warnings[0].title, (
+                notifications(app), view.notes, view.frontier_notice, view.turn.actions)
+            assert "Claude unreachable" in str(app.status_line) and "Ready" not in str(app.status_line)
+            notes = _notes(view)
+            assert len(notes) == len(set(notes)) == 2, notes  # the failure once, then "quoted from your docs"
+            assert not any("Draft withdrawn" in note for note in notes)
+            assert sum(view.turn.error.split("\n")[0] in note for note in notes) == 1
+
+            app.screen.ask("how much is an extra seat on the Business plan?")
+            second = app.screen.query(TurnView).last()
+            await wait_for(pilot, lambda: second.finished, what="the frontier answer")
+            assert second.turn.route == "frontier" and second.turn.outcome == "answered", second.turn.actions
+            assert "Claude unreachable" not in str(app.status_line) and "Ready" in str(app.status_line)
+            assert len([n for n in app._notifications if n.severity == "warning"]) == 1
+
+
+async def test_no_api_key_is_said_once_per_session(asking_home):
+    from app.tui.turn_view import TurnView
+
+    app = FrontdeskApp(load_settings(flags={"local.max_tokens": 32}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.models_ready, what="the models")
+        for question in ("how much will 3 extra seats cost me?", "is VAT added to my invoice?"):
+            app.screen.ask(question)
+            view = app.screen.query(TurnView).last()
+            await wait_for(pilot, lambda: view.finished, what="the answer")
+            assert any(note.startswith("No ANTHROPIC_API_KEY set") for note in _notes(view)), _notes(view)
+            assert len(_notes(view)) == len(set(_notes(view)))
+        told = [n for n in app._notifications if "ANTHROPIC_API_KEY" in n.message]
+        assert len(told) == 1 and told[0].severity == "warning"
+        assert "no API key" in str(app.status_line)
+
+
+async def test_asking_with_no_docs_loaded_says_how_to_load_them(home):
+    from app.tui.dialogs import OfferDocsScreen
+    from app.tui.turn_view import TurnView
+
+    app = FrontdeskApp(load_settings(flags={"local.max_tokens": 16}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, OfferDocsScreen), what="the empty-store offer")
+        await pilot.press("escape")
+        app.screen.ask("How do I reset my password?")
+        view = app.screen.query_one(TurnView)
+        await wait_for(pilot, lambda: view.finished, what="the turn")
+        notes = _notes(view)
+        assert notes[0] == "No docs loaded yet: press F3 to load a folder, or load the sample docs (Ctrl+P)."
+        assert sum("No docs loaded yet" in note for note in notes) == 1, notes
+        assert not any("frontdesk ingest" in note for note in notes)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+def test_markdown_is_rendered_and_unverified_marks_stay_in_the_warning_colour():
+    from app.tui.format import UNVERIFIED_STYLE, answer_content, markdown_blocks
+
+    text = "Use the **Team** plan and call `POST /v1/seats` [1].\n\n> Team costs ⟦unverified: **$14**⟧ per seat.\n- one\n- two"
+    content = answer_content(text)
+    assert "**" not in content.plain and "`" not in content.plain and "[1]" in content.plain
+    assert "⟦unverified: $14⟧" in content.plain
+    start = content.plain.index("⟦")
+    assert any(span.style == UNVERIFIED_STYLE and span.start <= start < span.end for span in content.spans)
+    assert [kind for kind, _ in markdown_blocks(text)] == ["p", "quote", "item"]
+    assert "[bold]" in answer_content("[bold]literal[/bold]").plain  # never parsed as markup
+
+
+def test_a_withdrawn_draft_is_one_short_line():
+    from app.tui.format import withdrawal_note
+
+    reason = ("local answer failed the grounding check: sentence “You can add seats any time from the billing page.”, "
+              "sentence “Seats are prorated daily.”, sentence “Contact sales for more than 50 seats.”")
+    assert withdrawal_note(reason) == "Local draft withdrawn (failed the check: 3 unsupported sentences)."
+    assert len(withdrawal_note(reason)) < 72
+
+
+async def test_settings_values_wrap_in_their_own_column(home):
+    from app.tui.facts import Facts
+
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.store_info is not None, 60, "the store count")
+        await pilot.pause()
+        for facts in app.screen.query(Facts):
+            values = list(facts.query(".fact-value"))
+            assert values and len({v.region.x for v in values}) == 1  # one column for every value
+            assert all(v.region.x > facts.region.x + 6 for v in values)
+        wrapped = [v for v in app.screen.query(".fact-value") if v.region.height > 1]
+        assert wrapped, "some value (a path, the key status) is longer than a line at 80 columns"
+
+
+# --- logs at 80 columns, stale loads, the palette ----------------------------------------------
+
+async def test_logs_fit_80_columns_and_ignore_stale_loads(home):
+    from app.tui.logs import LogsLoaded
+
+    seed_turns(home)
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        logs = app.screen
+        table = logs.query_one("#turns")
+        await wait_for(pilot, lambda: table.row_count == 5, 30, "the turns")
+        shown = [c.key for c, _ in logs.columns_shown]
+        assert shown == ["time", "question", "route", "outcome", "cost", "counterfactual"]
+        assert sum(w + 2 for _, w in logs.columns_shown) <= 80 - 3
+        assert [c.width for c in table.columns.values()] == [w for _, w in logs.columns_shown]
+
+        footer = [b.action for b, _, _ in logs.query_one("KeyFooter").shown_bindings()]
+        assert "sort_next" in footer and "help" in footer and "switch_mode('settings')" not in footer
+
+        # Two filter changes in a row: only the latest load's rows are drawn.
+        logs.query_one("#route").value = "frontier"
+        logs.query_one("#text").value = "webhook"
+        await wait_for(pilot, lambda: table.row_count == 1, 30, "the filters")
+        # A load that was overtaken arrives late (thread workers can't be cancelled): ignored.
+        # (Its summary of None would fail the handler if it were drawn.)
+        logs.post_message(LogsLoaded(logs.generation - 1, [], None, [], []))
+        await pilot.pause(0.2)
+        assert table.row_count == 1 and app.is_running
+
+        await pilot.resize_terminal(200, 60)
+        await wait_for(pilot, lambda: len(logs.columns_shown) == 10, 10, "every column at 200 columns")
+
+
+async def test_palette_offers_the_active_screens_keys(home):
+    from app.tui.turn_detail import TurnDetailScreen
+
+    seed_turns(home)
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        logs = app.screen
+        await wait_for(pilot, lambda: logs.query_one("#turns").row_count == 5, 30, "the turns")
+        commands = {c.title: c for c in app.get_system_commands(logs)}
+        assert {"Logs: Sort", "Logs: Reverse", "Logs: Chart", "Logs: Detail", "Logs: Search"} <= set(commands)
+        commands["Logs: Chart"].callback()
+        await pilot.pause(0.2)
+        assert not logs.query_one("#chart-box").display
+
+        commands["Logs: Detail"].callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, TurnDetailScreen), 10, "the detail")
+        assert "Turn detail: Open in chat" in {c.title for c in app.get_system_commands(app.screen)}
+        await pilot.press("f5")
+        assert "Settings: Recount" in {c.title for c in app.get_system_commands(app.screen)}
+
+
+async def test_a_missing_folder_on_the_docs_screen_says_what_to_do_here(home, tmp_path):
+    app = FrontdeskApp(load_settings(), load_models=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        app.screen.query_one("#path").value = str(tmp_path / "nowhere")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: "Docs folder not found" in notifications(app), 10, "the notification")
+        summary = str(app.screen.query_one("#ingest-summary").render())
+        assert "pick one in the tree" in summary and "frontdesk ingest" not in summary + notifications(app)
+
+
+def test_text_uses_the_themes_readable_colours():
+    """$accent/$warning/$success/$error are fill colours (about 1.5:1 as text on the light theme);
+    text uses their $text-* variants."""
+    import re
+
+    tui = ROOT / "app" / "tui"
+    for path in tui.glob("*.py"):
+        assert not re.search(r"\$(accent|warning|success|error)\b(?!-)", path.read_text()), path
+    assert not re.search(r"color: \$(accent|warning|success|error)\b(?!-)", (tui / "frontdesk.tcss").read_text())

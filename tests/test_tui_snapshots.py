@@ -140,3 +140,71 @@ def test_help_screen(snap_compare, snapshot_dirs):
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+# --- the light theme: text in the themes' readable $text-* colours, a visible tree border -----------
+
+async def _light(pilot) -> None:
+    pilot.app.theme = "textual-light"
+    await pilot.pause()
+
+
+def test_chat_with_an_answer_light(snap_compare, snapshot_dirs):
+    async def run_before(pilot):
+        await _light(pilot)
+        await _until(pilot, lambda: pilot.app.models_ready and pilot.app.chunks is not None)
+        pilot.app.open_conversation("conv-reset")
+        await pilot.pause(0.2)
+        await _steady(pilot)
+
+    assert snap_compare(FrontdeskApp(_settings(snapshot_dirs["home"])), terminal_size=SIZE, run_before=run_before)
+
+
+def test_logs_screen_light(snap_compare, snapshot_dirs):
+    async def run_before(pilot):
+        await _light(pilot)
+        await pilot.press("f4")
+        await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
+        await _steady(pilot)
+
+    app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_turn_detail_screen_light(snap_compare, snapshot_dirs):
+    from app.tui.turn_detail import TurnDetailScreen
+
+    async def run_before(pilot):
+        await _light(pilot)
+        await pilot.press("f4")
+        logs = pilot.app.screen
+        await _until(pilot, lambda: logs.query_one("#turns").row_count == 5)
+        row = [t.question for t in logs.turns].index("How much is the Team plan per seat?")
+        logs.query_one("#turns").move_cursor(row=row)
+        await pilot.press("d")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, TurnDetailScreen))
+        await _steady(pilot)
+
+    app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_load_docs_screen_light(snap_compare, snapshot_dirs):
+    async def run_before(pilot):
+        await _light(pilot)
+        await pilot.press("f3")
+        await pilot.pause(0.3)
+        await _steady(pilot)
+
+    app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_logs_screen_wide(snap_compare, snapshot_dirs):
+    async def run_before(pilot):
+        await pilot.press("f4")
+        await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
+        await _steady(pilot)
+
+    app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
+    assert snap_compare(app, terminal_size=(200, 40), run_before=run_before)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -24,13 +25,14 @@ from app.core.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
 from app.core.extractive import extractive_answer
 from app.core.injection import quarantine
-from app.core.grounding import GroundingResult, check_grounding, cited_ids
+from app.core.grounding import GroundingResult, check_grounding, cited_ids, mark_unsupported
 from app.core.ledger import Ledger, Turn
 from app.core.passage import Passage
 from app.core.pricing import estimate_tokens, prices_for
 from app.core.prompts import build_prompt
 from app.core.providers.base import Provider, Usage
 from app.core.router import RouteDecision, Router
+from app.core.secrets import scrub
 from app.core.store import Store
 from app.settings import Settings
 
@@ -124,6 +126,7 @@ class Assistant:
             k: int | None = None) -> Iterator[Event]:
         turn = Turn(question=question.strip(), conversation_id=conversation_id or uuid.uuid4().hex[:12])
         run = _Run(self, turn, stop or threading.Event(), time.perf_counter())
+        ledger_problem = None
         try:
             yield from run.execute(k or self.settings["top_k"])
         except _Stopped:
@@ -133,12 +136,18 @@ class Assistant:
             turn.outcome = "stopped"
             turn.actions.append("abandoned by the front end")
             raise
+        except KeyboardInterrupt:  # Ctrl-C in a terminal: record what was said so far, then stop
+            turn.outcome = "stopped"
+            turn.actions.append("interrupted by the user (Ctrl-C)")
+            raise
         except (FrontdeskError, ProviderError) as error:
             turn.outcome, turn.error = "failed", str(error)
         except Exception as error:  # the pipeline never dies on a third-party exception
             turn.outcome, turn.error = "failed", f"{type(error).__name__}: {error}"
         finally:
-            run.finish()
+            ledger_problem = run.finish()
+        if ledger_problem:  # the answer still reaches the user; the ledger's trouble is said aloud
+            yield Notice(ledger_problem, "ledger-failed")
         yield Answered(turn)
 
 
@@ -152,7 +161,9 @@ class _Run:
         self.started = started
         self.local_usage = Usage()
         self.frontier_usage = Usage()
-        self.frontier_called = False
+        self.frontier_answered = False
+        self.request_started = False
+        self.draft_streamed = False
         self.full_prompt_chars = 0
         self.recorded = False
 
@@ -162,7 +173,12 @@ class _Run:
         turn = self.turn
         if not turn.question:
             raise FrontdeskError("Empty question", "Type a question first.")
-        vector = self.a.embedder.embed([turn.question])
+        if self.a.store.count() == 0:
+            raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
+                                 "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
+        # Full-width and other compatibility forms ("ｒｅｓｅｔ") read as the words they are.
+        query = unicodedata.normalize("NFKC", turn.question)
+        vector = self.a.embedder.embed([query])
         passages, held = quarantine(self.a.store.query(vector, k)[0])
         for passage, why in held:
             turn.actions.append(f"quarantined passage {passage.id} of {passage.file}: it {why}")
@@ -171,7 +187,7 @@ class _Run:
         yield Retrieved(passages)
 
         top_score = passages[0].score if passages else 0.0
-        decision = self.a.router.decide_many([turn.question], [top_score], vectors=vector)[0]
+        decision = self.a.router.decide_many([query], [top_score], vectors=vector)[0]
         turn.route, turn.topic, turn.reason = decision.route, decision.topic, decision.reason
         yield Routed(decision)
 
@@ -188,12 +204,13 @@ class _Run:
         used = passages[:LOCAL_PASSAGES]
         prompt = build_prompt(self.turn.question, used)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
+        self.turn.model = self.a.local.model_name  # a stopped turn still says whose draft it was
         try:
             yield Drafting(self.a.local.model_name, "local")
             answer = yield from self._stream(self.a.local, prompt, self.local_usage)
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
-            yield DraftWithdrawn(f"The local model failed: {error.title}")
+            yield DraftWithdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._frontier_or_extractive(passages, why=f"local model failed: {error.title}")
             return
         self.turn.model = self.a.local.model_name
@@ -216,7 +233,7 @@ class _Run:
             yield Notice(unusable, "frontier-unavailable")
             yield from self._extractive(passages, f"frontier not used: {unusable}")
             return
-        sendable = [p for p in passages if not is_local_only(p.file, self.a.settings["egress.local_only"])]
+        sendable = [p for p in passages if not is_local_only(p.file, self.a.settings["egress.local_only"], root=p.root)]
         if not sendable:
             yield Notice("Every relevant passage is marked local-only, so nothing was sent to the frontier model.", "local-only")
             yield from self._extractive(passages, "frontier not used: all passages are local-only")
@@ -225,19 +242,28 @@ class _Run:
         question = redact(self.turn.question, _published_emails(sendable)) if self.a.settings["egress.redact"] else None
         prompt = build_prompt(question.text if question else self.turn.question, sent)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
-        self.turn.egress_passage_ids = [p.id for p in sendable]
-        self.turn.redactions = redactions + (question.count if question else 0)
         self.turn.actions.append(why)
-        self.frontier_called = True
+        self.turn.model = self.a.frontier.model_name
         try:
             yield Drafting(self.a.frontier.model_name, "frontier")
             answer = yield from self._stream(self.a.frontier, prompt, self.frontier_usage)
-        except ProviderError as error:
-            self.turn.error = str(error)
-            yield DraftWithdrawn(f"{error.title}")
-            yield Notice(f"{error.title} Answering from your docs instead.")
-            yield from self._extractive(passages, f"frontier failed: {error.title}")
+        except (_Stopped, GeneratorExit, KeyboardInterrupt):
+            if self.request_started:
+                self._record_egress(sendable, redactions, question)
+            raise
+        except Exception as error:  # ProviderError, or a third-party surprise: the docs still answer
+            failure = error if isinstance(error, ProviderError) else ProviderError(
+                f"The frontier model failed unexpectedly ({type(error).__name__}: {error}).",
+                "Ask again; if it repeats, check the frontier settings with `frontdesk config`.")
+            if failure.sent:
+                self._record_egress(sendable, redactions, question)
+            self.turn.error = str(failure)
+            yield DraftWithdrawn(failure.title, streamed=self.draft_streamed)
+            yield Notice(f"{failure.title} Answering from your docs instead.", "frontier-failed")
+            yield from self._extractive(passages, f"frontier failed: {failure.title}")
             return
+        self._record_egress(sendable, redactions, question)
+        self.frontier_answered = True
         self.turn.route, self.turn.model = "frontier", self.a.frontier.model_name
         check = check_grounding(answer, sendable, self.a.embedder)
         self.turn.grounding = check.to_json()
@@ -248,8 +274,24 @@ class _Run:
             self._final("answered", mark_unsupported(answer, check), sources=sendable,
                         action="frontier answer failed the check; unsupported spans marked: " + _spans_text(check))
 
+    def _with_procedure_start(self, passage: Passage) -> Passage:
+        """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
+        previous chunk of its file, so a quoted answer can start at step 1."""
+        first = re.match(r"\s*(\d{1,3})[.)]\s", passage.text)
+        if not first or first.group(1) == "1":
+            return passage
+        previous = self.a.store.preceding(passage)
+        if previous is None or previous.heading != passage.heading:
+            return passage
+        return replace(passage, text=previous.text + "\n" + passage.text, start=previous.start)
+
+    def _record_egress(self, sendable: list[Passage], redactions: int, question) -> None:
+        """What left the machine: recorded only once a request may have reached the API."""
+        self.turn.egress_passage_ids = [p.id for p in sendable]
+        self.turn.redactions = redactions + (question.count if question else 0)
+
     def _extractive(self, passages: list[Passage], action: str) -> Iterator[Event]:
-        used = passages[:LOCAL_PASSAGES]
+        used = [self._with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
         answer = extractive_answer(self.turn.question, used, self.a.embedder)
         self.turn.model = "docs (extractive)"  # the docs wrote this answer, whatever drafted before
         # Verbatim quotes of the passages: supported by construction. A failed draft's
@@ -263,17 +305,22 @@ class _Run:
     def _stream(self, provider: Provider, prompt, usage: Usage) -> Generator[Event, None, str]:
         if self.stop.is_set():  # stopped while retrieving or between drafts
             raise _Stopped
+        self.draft_streamed = False
         pieces: list[str] = []
         stream = provider.generate(prompt, usage)
+        self.request_started = True  # the first next() below sends it
         try:
             for text in stream:
                 if self.turn.first_token_ms is None:
                     self.turn.first_token_ms = self._ms()
+                self.draft_streamed = True
                 pieces.append(text)
                 yield Token(text)
                 if self.stop.is_set():
-                    self.turn.answer = "".join(pieces)
                     raise _Stopped
+        except (_Stopped, GeneratorExit, KeyboardInterrupt):
+            self.turn.answer = "".join(pieces)  # a stopped turn keeps what was said
+            raise
         finally:
             stream.close()
         return "".join(pieces).strip()
@@ -296,9 +343,11 @@ class _Run:
         keep = _published_emails(passages)
         out, count = [], 0
         for passage in passages:
-            result = redact(passage.text, keep)
-            count += result.count
-            out.append(_with_text(passage, result.text))
+            # The file path and heading are sent too (source="…", section="…"), and they can
+            # name a person as easily as the text can: customers/jane.doe@acme-corp.com.md.
+            text, file, heading = (redact(value, keep) for value in (passage.text, passage.file, passage.heading))
+            count += text.count + file.count + heading.count
+            out.append(replace(passage, text=text.text, file=file.text, heading=heading.text))
         return out, count
 
     def _final(self, outcome: str, answer: str, *, sources: list[Passage] | None = None, route: str | None = None, action: str) -> None:
@@ -312,39 +361,50 @@ class _Run:
     def _ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 1)
 
-    def finish(self) -> None:
+    def finish(self) -> str | None:
+        """Cost the turn and write it to the ledger, once. Returns what went wrong writing it, if anything."""
         if self.recorded:
-            return
+            return None
         self.recorded = True
         turn, settings = self.turn, self.a.settings
         turn.total_ms = self._ms()
         turn.input_tokens = self.local_usage.input_tokens + self.frontier_usage.input_tokens
         turn.output_tokens = self.local_usage.output_tokens + self.frontier_usage.output_tokens
         turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + prices_for(settings, "frontier").cost(self.frontier_usage), 8)
-        # What an all-frontier desk would have paid for this question: the frontier call
-        # itself when there was one, else the same prompt and answer at frontier prices.
-        counterfactual_usage = self.frontier_usage if self.frontier_called else Usage(
-            estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
-            estimate_tokens(turn.answer),
-        )
-        turn.counterfactual_cost_usd = round(prices_for(settings, "frontier").cost(counterfactual_usage), 8)
-        self.a.ledger.record(turn)
+        turn.counterfactual_cost_usd = self._counterfactual_cost()
+        _scrub_turn(turn, settings.api_key)
+        try:
+            self.a.ledger.record(turn)
+        except FrontdeskError as error:
+            return str(error)
+        return None
+
+    def _counterfactual_cost(self) -> float:
+        """What an all-frontier desk would have paid for this question.
+
+        The frontier call itself when it answered; else the same prompt and answer at
+        frontier prices. A stopped or failed turn delivered nothing, so it claims no saving.
+        """
+        turn = self.turn
+        if self.frontier_answered:
+            usage = self.frontier_usage
+        elif turn.outcome in ("stopped", "failed"):
+            return turn.cost_usd
+        else:
+            usage = Usage(
+                estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
+                estimate_tokens(turn.answer),
+            )
+        return round(prices_for(self.a.settings, "frontier").cost(usage), 8)
 
 
-def mark_unsupported(answer: str, check: GroundingResult) -> str:
-    """Wrap each unsupported span as ⟦unverified: …⟧ so no unsupported claim reads as fact."""
-    out, position = [], 0
-    for span in sorted(check.unsupported, key=lambda s: s.start):
-        if span.start < position or span.kind == "sentence":
-            continue
-        out += [answer[position:span.start], f"⟦unverified: {answer[span.start:span.end]}⟧"]
-        position = span.end
-    out.append(answer[position:])
-    marked = "".join(out)
-    sentences = [s for s in check.unsupported if s.kind == "sentence"]
-    if sentences:
-        marked += "\n\n⚠ Not found in the docs: " + "; ".join(f"“{s.text.strip()}”" for s in sentences)
-    return marked
+def _scrub_turn(turn: Turn, api_key: str | None) -> None:
+    """Mask the configured API key anywhere in the turn (say, pasted into a question)."""
+    if not api_key:
+        return
+    for name in ("question", "answer", "error", "reason"):
+        setattr(turn, name, scrub(getattr(turn, name), api_key))
+    turn.actions = [scrub(action, api_key) for action in turn.actions]
 
 
 def _spans_text(check: GroundingResult) -> str:
@@ -352,15 +412,31 @@ def _spans_text(check: GroundingResult) -> str:
 
 
 def _published_emails(passages: list[Passage]) -> set[str]:
-    """Role addresses the docs publish (support@, billing@ ...): not personal, so not redacted."""
-    roles = ("support", "help", "billing", "sales", "security", "privacy", "legal", "info", "contact", "noreply", "no-reply", "abuse", "dpo")
-    found = set()
+    """Role addresses the company publishes (support@, billing@ ...): not personal, so not redacted.
+
+    A role name alone is not enough: billing@acme-corp.com in a passage about a customer is
+    the customer's. The company's own domain recurs across its docs, so a role address is
+    kept only when its domain (subdomains folded: sign.quillstack.example counts as
+    quillstack.example) appears, in an address or a link, in passages from at least two
+    different files. One file naming a domain, however often, does not make it ours.
+    """
+    roles = {"support", "help", "billing", "sales", "security", "privacy", "legal", "info", "contact", "noreply",
+             "no-reply", "abuse", "dpo", "team", "hello", "partners", "press", "bugbounty", "compliance", "feedback"}
+
+    def site(host: str) -> str:
+        labels = host.lower().rstrip(".").split(".")
+        # acme.co.uk is one site, as quillstack.example is
+        keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in {"co", "com", "org", "net", "ac", "gov", "edu"} else 2
+        return ".".join(labels[-keep:])
+
+    files_by_site: dict[str, set[str]] = {}
+    candidates = set()
     for passage in passages:
         for email in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", passage.text):
-            if email.split("@")[0].lower() in roles:
-                found.add(email)
-    return found
-
-
-def _with_text(passage: Passage, text: str) -> Passage:
-    return replace(passage, text=text)
+            local, host = email.split("@")
+            files_by_site.setdefault(site(host), set()).add(passage.file)
+            if local.lower() in roles:
+                candidates.add(email)
+        for host in re.findall(r"https?://([\w-]+(?:\.[\w-]+)+)", passage.text):
+            files_by_site.setdefault(site(host), set()).add(passage.file)
+    return {email for email in candidates if len(files_by_site[site(email.split("@")[1])]) >= 2}

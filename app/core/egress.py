@@ -11,7 +11,6 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Callable, Iterable
 
 PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "iban": "[IBAN]", "card": "[CARD]", "phone": "[PHONE]"}
@@ -33,28 +32,72 @@ _KNOWN_SECRETS = [re.compile(pattern) for pattern in (
     r"(?P<secret>\bsk-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,})",  # OpenAI-style
     r"(?P<secret>\b[rsp]k_(?:live|test)_[A-Za-z0-9]{10,})",  # Stripe
     r"(?P<secret>\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,})",  # GitHub
-    r"(?P<secret>\bxox[abposr]-[A-Za-z0-9-]{10,})",  # Slack
+    r"(?P<secret>\bglpat-[A-Za-z0-9_-]{20,})",  # GitLab personal access token
+    r"(?P<secret>\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-\d-[A-Za-z0-9-]{10,})",  # Slack bot/user/app tokens
     r"(?P<secret>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)",  # AWS access key id
     r"(?P<secret>\bAIza[0-9A-Za-z_-]{35})",  # Google API key
-    # Header values: a digit or length marks a credential, so "Bearer authentication" stays.
-    rf"\b(?i:bearer|basic)\s+(?P<secret>(?=\S*\d){_TOKEN_CHARS}{{8,}}|{_TOKEN_CHARS}{{20,}})",
-    r"\b(?i:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)"
-    r"[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{6,})",
 )]
+# Header values: a digit or length marks a credential, so "Bearer authentication" stays.
+_BEARER = re.compile(rf"\b(?i:bearer|basic)\s+(?P<secret>(?=\S*\d){_TOKEN_CHARS}{{8,}}|{_TOKEN_CHARS}{{20,}})")
+# Credentials named by a label. The value decides: "password: hunter22" goes, while
+# "password: process.env.DB_PASSWORD", "<PROJECT_TOKEN>" or "YOUR_CLIENT_SECRET" in a
+# docs code sample is a reference or placeholder, not a secret (see _is_placeholder).
+_CREDENTIAL_WORD = r"(?:password|passwd|passphrase|pwd|secret|token|api[ _-]?key|apikey|access[ _-]?key|private[ _-]?key|credentials?)"
+# "Authorization: Token abc…": whatever the scheme, the header's value is the credential,
+# even one made of letters only.
+_AUTH_HEADER = re.compile(
+    r"(?i:\bauthorization)[\"']?\s*[:=]\s*[\"'`]?(?:(?i:bearer|basic|token|bot|digest|apikey)\s+)?(?P<secret>[^\s\"'`,;]{6,})")
+# aws_secret_access_key=…, DB_PASSWORD: …, "api key" = "…": the label may be one part of a
+# longer name, but not "max_tokens" or "token_expiry".
+_LABELLED = re.compile(
+    rf"(?<![\w-])(?i:(?:[a-z0-9]+[_-])*{_CREDENTIAL_WORD}(?:[_-](?:access|key|id|value|secret|token|string))*)"
+    r"[\"']?\s*(?:[:=]|=>)\s*[\"'`]?(?P<secret>[^\s\"'`,;]{6,})")
+# "my password is hunter2": a person telling us a credential, whatever it looks like.
+_FIRST_PERSON = re.compile(
+    rf"\b(?i:my|our)\s+(?:\w+\s+)?(?i:{_CREDENTIAL_WORD}|pin|passcode)\s+(?i:is|was)\s*[:=]?\s*[\"'“]?(?P<secret>[^\s\"'”,;.!?]{{4,}})")
+# A value right after a credential word with no ":" or "=" ("API key 9aKd83jf…") counts
+# only when it looks like a key: 16+ characters, letters and digits.
+_NAMED_KEY = re.compile(rf"\b(?i:{_CREDENTIAL_WORD})\s+(?P<secret>(?=[^\s]*\d)(?=[^\s]*[A-Za-z])[A-Za-z0-9_\-+/=.]{{16,}})")
+# Words that follow a label without being the credential: "my password is wrong",
+# "Authorization: Bearer`" in prose about the header.
+_NOT_A_SECRET = frozenset((
+    "bearer", "basic", "token", "digest", "password", "secret", "header",
+    "not", "wrong", "incorrect", "invalid", "expired", "correct", "too", "being", "still", "the", "a", "an",
+    "rejected", "locked", "no", "also", "right", "saved", "stored", "set", "reset", "changed", "working",
+    "accepted", "fine", "strong", "weak", "long", "short", "case", "at", "in", "on", "from", "same",
+    "different", "very", "really", "now", "already", "just", "and", "but", "what", "how", "correctly",
+    "definitely", "probably", "never", "always", "empty", "blank", "missing", "lost", "forgotten", "compromised",
+))
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+# process.env.X, os.environ[…], redisURL.password, getenv(…): code that looks a secret up.
+_CODE_REFERENCE = re.compile(r"[A-Za-z_$]+(?:\??\.[A-Za-z_$][\w$]*)+|[A-Za-z_]\w*[(\[]")
+_WORDS = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)*")
 # Candidates for unnamed secrets: long runs of base64/hex alphabet, judged by `_looks_random`.
 _LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
 # A path segment that is a plain word ("/organizations/") marks a path, not a key.
 _WORD_SEGMENT = re.compile(r"(?:^|/)[a-z]{3,}(?:-[a-z]+)*(?:/|$)")
 _PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _VOWEL = re.compile(r"[aeiouyAEIOUY]")
+# Vowel-less acronyms that identifiers are built from (NodeStreamableHTTPServerTransport).
+_ACRONYMS = frozenset(("HTTP", "HTTPS", "URL", "URLS", "XML", "SQL", "TCP", "DNS", "SSL", "TLS", "JWT", "CLI", "SDK", "RPC", "GRPC", "MCP", "SMTP", "SSH", "CSS", "HTML"))
+_RUNS = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?\b")
+# Any case and grouping ("de89 3704 …", "nl91abna…"): people type IBANs as they like. The
+# mod-97 checksum (and 8+ digits after the bank code) keeps prose and hashes out.
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d.,/-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\d-]|[.,]\d)")
 _PHONE = re.compile(
     r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"  # +44 20 7946 0958, +1 (415) 555-0100
     r"|(?<![\w$.,/-])(?:1[ .-])?\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}(?![\w-])"  # (415) 555-0100
-    r"|(?<![\w$.,/-])(?:1[ .-])?\d{3}([ .-])\d{3}\1\d{4}(?![\w-]|[.,]\d)"  # 415-555-0100, 415.555.0100
+    r"|(?<![\w$.,/-])(?<!\d )(?:1[ .-])?\d{3}([ .-])\d{3}\1\d{4}(?![\w-]|[.,]\d)"  # 415-555-0100 (not "25 465 587 2525")
+    r"|(?<![\w+])00[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"  # 0049 30 1234567: 00 dials abroad like +
+    r"|(?<![\w$.,/-])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}(?![\w-]|[.,]\d)"  # 020 7946 0958, 07700 900123: trunk 0
+)
+# A bare run of 10-11 digits is an order or ticket number as often as a phone number, so it
+# counts only right after a word that says "phone" ("call me on 5551234567").
+_PHONE_CUE = re.compile(
+    r"\b(?i:call|phone|tel|telephone|mobile|cell|cellphone|sms|whatsapp|fax|ring|dial)\b[^\d\n]{0,20}?(?<!\d)(?P<number>\d{10,11})(?![\w-]|[.,]\d)"
 )
 
 
@@ -74,15 +117,27 @@ def redact(text: str, keep: Iterable[str] = ()) -> Redaction:
     for pattern in _KNOWN_SECRETS:
         for match in pattern.finditer(text):
             claim(match.start("secret"), match.end("secret"), "secret")
+    for pattern in (_BEARER, _AUTH_HEADER, _LABELLED, _NAMED_KEY):
+        for match in pattern.finditer(text):
+            if not _is_placeholder(match.group("secret")):
+                claim(match.start("secret"), match.end("secret"), "secret")
+    for match in _FIRST_PERSON.finditer(text):
+        if match.group("secret").lower() not in _NOT_A_SECRET:
+            claim(match.start("secret"), match.end("secret"), "secret")
     for match in _LONG_TOKEN.finditer(text):
         for start, end in _random_segments(match.group(0), match.start()):
             claim(start, end, "secret")
     for match in _EMAIL.finditer(text):
         if match.group(0).lower() not in keep_lower:
             claim(match.start(), match.end(), "email")
-    _claim_valid(text, _IBAN, _is_iban, "iban", claim)
+    for match in _IBAN.finditer(text):
+        iban = _valid_iban_prefix(match.group(0))
+        if iban:
+            claim(match.start(), match.start() + len(iban), "iban")
     _claim_valid(text, _CARD, _is_card, "card", claim)
     _claim_valid(text, _PHONE, _is_phone, "phone", claim)
+    for match in _PHONE_CUE.finditer(text):
+        claim(match.start("number"), match.end("number"), "phone")
 
     kinds = Counter(kind for _, _, kind in spans)
     for start, end, kind in sorted(spans, reverse=True):
@@ -94,6 +149,23 @@ def _claim_valid(text: str, pattern: re.Pattern, valid: Callable[[str], bool], k
     for match in pattern.finditer(text):
         if valid(match.group(0)):
             claim(match.start(), match.end(), kind)
+
+
+def _is_placeholder(value: str) -> bool:
+    """True for a labelled value that is not a credential: a variable, a lookup in code, an
+    elided or template example ("XXXX-XXXX", "qs_live_4f9c..."), or plain words."""
+    if value.rstrip("\"'`,;)").endswith(("...", "…")):
+        return True
+    value = value.strip("\"'`.,:)")
+    if value.lower() in _NOT_A_SECRET or value[:1] in "<{[($%*#":
+        return True
+    if _ENV_NAME.fullmatch(value) or _CODE_REFERENCE.match(value) or value.lower().startswith(("your", "example")):
+        return True
+    if len(set(value.lower()) - set("-_.")) <= 1:  # xxxxxxxx, XXXX-XXXX, 00000000
+        return True
+    # Words ("a-strong-password", "myProjectToken"): random keys measured at most ~75% word-like
+    # when mixed-case; a digit ("Sup3rSecret") or an unpronounceable run ("XkqPzWm") is a secret.
+    return bool(_WORDS.fullmatch(value)) and _wordiness(value) >= (0.6 if value.islower() else 0.8)
 
 
 def _random_segments(token: str, offset: int) -> list[tuple[int, int]]:
@@ -113,6 +185,8 @@ def _looks_random(token: str) -> bool:
     body = token.rstrip("=")
     if len(body) < 32 or _UUID.match(body) or _WORD_SEGMENT.search(body):
         return False
+    if any(body[i:i + 6] in _RUNS for i in range(len(body) - 5)):  # "abcdef…0123…": an alphabet, not a key
+        return False
     classes = sum(any(test(ch) for ch in body) for test in (str.islower, str.isupper, str.isdigit))
     if classes < 2:  # one class is a long number or a shouted word, not a key
         return False
@@ -127,7 +201,8 @@ def _looks_random(token: str) -> bool:
 
 def _wordiness(token: str) -> float:
     """Share of letters and digits in vowel-bearing word pieces of 3+ letters (camelCase split)."""
-    covered = sum(len(piece) for piece in _PIECE.findall(token) if len(piece) >= 3 and piece.isalpha() and _VOWEL.search(piece))
+    covered = sum(len(piece) for piece in _PIECE.findall(token)
+                  if len(piece) >= 3 and piece.isalpha() and (_VOWEL.search(piece) or piece in _ACRONYMS))
     return covered / max(1, sum(ch.isalnum() for ch in token))
 
 
@@ -148,9 +223,20 @@ def _is_card(candidate: str) -> bool:
     return total % 10 == 0
 
 
+def _valid_iban_prefix(candidate: str) -> str:
+    """The longest valid IBAN that starts the candidate, cutting whole groups off its end:
+    "de89 3704 0044 0532 0130 00 info" is the IBAN and then a word."""
+    while candidate:
+        if _is_iban(candidate):
+            return candidate
+        cut = max(candidate.rfind(" "), candidate.rfind("-"))
+        candidate = candidate[:cut] if cut > 0 else ""
+    return ""
+
+
 def _is_iban(candidate: str) -> bool:
-    compact = re.sub(r"[ -]", "", candidate)
-    if not 15 <= len(compact) <= 34:
+    compact = re.sub(r"[ -]", "", candidate).upper()
+    if not 15 <= len(compact) <= 34 or sum(ch.isdigit() for ch in compact[4:]) < 8:
         return False
     rearranged = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
@@ -158,32 +244,98 @@ def _is_iban(candidate: str) -> bool:
 
 def _is_phone(candidate: str) -> bool:
     digits = sum(ch.isdigit() for ch in candidate)
-    return 7 <= digits <= 15 if candidate.startswith("+") else digits in (10, 11)
+    if candidate.startswith("+"):
+        return 7 <= digits <= 15
+    if candidate.startswith("00"):  # 00 + a country code + the number: E.164 allows 15 after the 00
+        return 9 <= digits <= 17
+    return digits in (10, 11)
 
 
-def is_local_only(file: str, globs: list[str]) -> bool:
-    """True when `file` (a path relative to the docs folder) matches a local-only glob.
+def is_local_only(file: str, globs: Iterable[str], root: str = "") -> bool:
+    """True when `file` (relative to the docs folder `root`) matches a local-only pattern.
 
-    Globs use fnmatch on POSIX paths. A glob ending in "/" or matching one of the file's
-    folders covers everything inside it ("internal/", "internal", "*/private"). A leading
-    "**/" also matches at the top level.
+    Patterns follow .gitignore, so they fail closed the way people expect:
+    - a pattern without a slash ("notes.md", "*.pdf", "hr") matches that name at any depth;
+    - a leading slash anchors at the docs folder ("/internal/"), as does a slash inside
+      ("billing/refunds.md"); an absolute path inside `root` works too;
+    - a trailing slash means a folder and everything under it ("hr/"); a pattern matching a
+      folder covers everything under it anyway;
+    - "*" and "?" stay within one folder, "**" spans zero or more folders ("billing/**/x.md");
+    - matching ignores case (refunds.MD), as the file systems of most laptops do.
+    There is no "!" negation: this list only ever adds files.
     """
-    path = file.replace("\\", "/")
+    path, root = _posix(file), _posix(root).rstrip("/")
+    if root and _under(path, root):
+        path = path[len(root):]
+    # An absolute file with no known root: any folder on its path may be the docs folder,
+    # so anchored patterns are tried at each of them (more files stay local, never fewer).
+    starts = [path.lstrip("/")]
+    if path.startswith("/") and not root:
+        parts = starts[0].split("/")
+        starts = ["/".join(parts[i:]) for i in range(len(parts))]
+    for glob in globs:
+        glob = _posix(glob.strip())
+        if root and _under(glob.rstrip("/") + "/", root):
+            glob = glob[len(root):] if glob[len(root):].strip("/") else "**"  # the docs folder itself: all of it
+        compiled = _gitignore_regex(glob)
+        if compiled is None:
+            continue
+        regex, folder_only = compiled
+        for start in starts:
+            parts = start.split("/")
+            folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+            candidates = folders if folder_only else folders + [start]
+            if any(regex.fullmatch(candidate) for candidate in candidates):
+                return True
+    return False
+
+
+def _posix(path: str) -> str:
+    path = re.sub(r"^[A-Za-z]:(?=/)", "", path.replace("\\", "/"))  # C:\docs -> /docs
     while path.startswith("./"):
         path = path[2:]
-    parts = path.split("/")
-    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    for glob in globs:
-        glob = glob.strip().replace("\\", "/")
-        while glob.startswith("./"):
-            glob = glob[2:]
-        if not glob:
-            continue
-        folder_only = glob.endswith("/")
-        patterns = {glob.rstrip("/")}
-        if glob.startswith("**/"):
-            patterns.add(glob[3:].rstrip("/"))
-        candidates = folders if folder_only else [path] + folders
-        if any(fnmatchcase(candidate, pattern) for pattern in patterns for candidate in candidates):
-            return True
-    return False
+    return path
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.lower().startswith(folder.lower() + "/")
+
+
+def _gitignore_regex(glob: str) -> tuple[re.Pattern, bool] | None:
+    """(regex over a root-relative path, whether the pattern names only folders)."""
+    folder_only = glob.endswith("/")
+    glob = glob.rstrip("/")
+    anchored = "/" in glob  # a slash at the start or in the middle ties the pattern to the root
+    glob = glob.lstrip("/")
+    if not glob:
+        return None
+    segments = glob.split("/")
+    regex = "" if anchored else "(?:[^/]+/)*"  # unanchored: the name at any depth
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            regex += ".*" if last else "(?:[^/]+/)*"  # zero or more folders
+        else:
+            regex += _segment_regex(segment) + ("" if last else "/")
+    return re.compile(regex, re.IGNORECASE), folder_only
+
+
+def _segment_regex(segment: str) -> str:
+    out, i = [], 0
+    while i < len(segment):
+        ch = segment[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and segment.find("]", i + 2) != -1:  # a character class, "!" or "^" negating
+            close = segment.find("]", i + 2)
+            body = segment[i + 1:close]
+            negate = body[:1] in "!^"
+            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("[", "\\[")
+            out.append("[" + ("^" if negate else "") + body + "]")
+            i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)

@@ -33,8 +33,17 @@ class ModelError(FrontdeskError):
 
 
 class ProviderError(FrontdeskError):
-    """A model call failed. `retryable` tells the pipeline whether trying again may help."""
+    """A model call failed. `retryable` tells the pipeline whether trying again may help.
 
-    def __init__(self, title: str, fix: str = "", retryable: bool = False):
+    `sent` is False when the request certainly never reached the provider (no key, the
+    connection was refused), so the ledger does not record passages as having left.
+    """
+
+    def __init__(self, title: str, fix: str = "", retryable: bool = False, sent: bool = True):
         super().__init__(title, fix)
         self.retryable = retryable
+        self.sent = sent
+
+
+class LedgerError(FrontdeskError):
+    pass

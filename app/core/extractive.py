@@ -30,7 +30,9 @@ _HRULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _MARKER = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+\u2022]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?)?(?:>\s*)*")
 _TERMINAL = re.compile(r"[.!?]+[\"')\]\u201d\u2019]*(?=\s)")
 # The pipeline's citation convention: [1], [2, 3], [1-2]; grounding checks the same markers.
-CITATION_MARK = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
+# Models also write [ 1 ], footnote-style [^1] and CJK brackets 【1】: a citation the check
+# didn't recognise would escape it, so all of them count. "(1)" is prose (steps, lists).
+CITATION_MARK = re.compile(r"(?:\[\^?|\u3010)\s*(\d+(?:\s*[,\u2013-]\s*\d+)*)\s*[\]\u3011]")
 _CITATIONS = re.compile(rf"\s*(?:{CITATION_MARK.pattern}\s*)+")
 _ABBREVIATIONS = {
     "e.g", "i.e", "etc", "vs", "approx", "incl", "cf", "al", "mr", "mrs", "ms", "dr",
@@ -190,6 +192,8 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
     ranked = sorted(range(len(candidates)), key=lambda i: (-round(float(scores[i]), 6), candidates[i][0], candidates[i][1]))
     best = float(scores[ranked[0]])
     chosen = [i for i in ranked[:max_sentences] if float(scores[i]) >= best - MAX_SCORE_GAP]
+    steps = [numbered_steps(passage.text) for passage in passages]
+    chosen = _with_whole_procedures(chosen, candidates, steps)
     # Passages in order of their best sentence; document order inside each passage.
     passage_order: list[int] = []
     for i in chosen:
@@ -198,8 +202,48 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
     lines = [EXTRACTIVE_PREFIX]
     for number in passage_order:
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
-            lines.append(f"> {candidates[i][2]} [{number}]")
+            step = steps[number - 1].get(candidates[i][1])
+            lines.append(f"> {step[1] + '. ' if step else ''}{candidates[i][2]} [{number}]")
     return "\n".join(lines)
+
+
+_STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
+MAX_STEPS = 8
+
+
+def numbered_steps(text: str) -> dict[int, tuple[int, str]]:
+    """Where each numbered list item's text starts -> (where its list starts, its number)."""
+    steps: dict[int, tuple[int, str]] = {}
+    list_start: int | None = None
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        line_start, offset = offset, offset + len(line)
+        step = _STEP.match(line)
+        if step:
+            list_start = line_start if list_start is None else list_start
+            steps[line_start + step.end()] = (list_start, step.group(1))
+        elif line.strip() and not line[:1].isspace():
+            list_start = None  # a paragraph ends the list; an indented line continues an item
+    return steps
+
+
+def _with_whole_procedures(chosen: list[int], candidates: list[tuple[int, int, str]],
+                           steps: list[dict[int, tuple[int, str]]]) -> list[int]:
+    """When the best quoted step belongs to a numbered procedure, quote that procedure's steps
+    in order (step 4 of a password reset is no answer without steps 1 to 3). Steps of other
+    procedures are left out: interleaved "1. … 2. … 1. …" from two lists reads as nonsense.
+    """
+    def list_of(i: int) -> tuple[int, int] | None:
+        number, start, _ = candidates[i]
+        step = steps[number - 1].get(start)
+        return (number, step[0]) if step else None
+
+    procedure = next((list_of(i) for i in chosen if list_of(i)), None)
+    if procedure is None:
+        return chosen
+    in_procedure = [i for i in range(len(candidates)) if list_of(i) == procedure][:MAX_STEPS]
+    others = [i for i in chosen if list_of(i) is None]
+    return in_procedure + others
 
 
 def table_rows(text: str) -> dict[int, list[str] | None]:

@@ -1,14 +1,18 @@
 """Checks an answer against the passages it was generated from.
 
 Two checks. The fact check (regex, no model) requires every price, number, percentage,
-date, URL, email, endpoint, code identifier and plan name in the answer to appear in the
-passages' text after normalisation, and every citation `[n]` to name a passage that was
-given. The sentence check (optional, needs the embedder) requires each claim sentence to
-be close to some passage sentence. Passages may be hostile: only their text counts as
-evidence, and nothing here follows an instruction found in them.
+date, URL, email, endpoint, code identifier and plan name in the answer to appear, after
+normalisation, in the passages the answer cites for it, and every citation (`[n]`, `[^n]`,
+`【n】`) to name a passage that was given. Prices are held to more than their amount: the
+period they are per, the plan their sentence names, and "free" as a $0 price for a plan.
+The sentence check (optional, needs the embedder) requires each claim sentence to be close
+to some passage sentence. Passages may be hostile: only their text counts as evidence, and
+nothing here follows an instruction found in them. `mark_unsupported` turns a failed check
+into text that shows every unsupported span as unverified, in place.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,6 +40,7 @@ SENTENCE_SUPPORT_THRESHOLD = 0.76
 MIN_CLAIM_WORDS = 4
 
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_AMOUNT = rf"(?:{_NUM}|\.\d+)"  # after a currency sign "$.50" is unambiguous
 _MULT = r"(?P<mult>[kK]|M)?(?![A-Za-z0-9])"
 _MONTH = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
@@ -49,19 +54,59 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 _URL = re.compile(r"\bhttps?://[^\s<>()\[\]\"'`|]+|(?<![\w@.-])(?:www\.)?(?:[a-z0-9-]+\.)+"
                   r"(?:com|org|net|io|dev|app|ai|co|example|test|cloud|sh)\b(?:/[^\s<>()\[\]\"'`|]*)?", re.I)
 _ENDPOINT = re.compile(rf"(?:\b(?P<method>{_METHOD})[\s`*|]+)?(?P<path>{_PATH})")
-_PRICE = [
-    re.compile(rf"(?P<cur>US\$|\$|\u20ac|\u00a3)\s?(?P<amount>{_NUM}){_MULT}"),
-    re.compile(rf"\b(?P<cur>USD|EUR|GBP)\s?(?P<amount>{_NUM}){_MULT}"),
+_CODES = r"USD|EUR|GBP|CAD|AUD|NZD|CHF|JPY|INR"
+_CURRENCY_WORDS = r"(?:US\s+)?dollars?|euros?|pounds?|bucks|cents?"
+_NUMBER_WORDS = {word: value for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_NUMBER_WORDS.update({word: 10 * value for value, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)})
+_SCALE_WORDS = {"hundred": 100, "thousand": 1000, "million": 1000000}
+_NUMBER_WORD = "(?:" + "|".join(sorted([*_NUMBER_WORDS, *_SCALE_WORDS], key=len, reverse=True)) + ")(?![a-z])"
+_PRICE = [  # in this order: a sign or code before the amount wins over a word after it
+    re.compile(rf"(?P<cur>(?<![A-Za-z])(?:US|CA|C|AU|A|NZ)\$|\$|\u20ac|\u00a3|\u00a5|\u20b9)\s?(?P<amount>{_AMOUNT}){_MULT}"),
+    re.compile(rf"\b(?P<cur>{_CODES})\s?(?P<amount>{_AMOUNT}){_MULT}"),
     re.compile(rf"(?<![\w.])(?P<amount>{_NUM})(?P<mult>[kK]|M)?\s?"
-               r"(?P<cur>USD|EUR|GBP|\u20ac|\u00a3|dollars?|euros?|pounds?)(?![A-Za-z])"),
+               rf"(?P<cur>{_CODES}|\u20ac|\u00a3|\$|{_CURRENCY_WORDS})(?![A-Za-z])"),
+    # "forty-nine dollars": a model that spells the amount out must not slip past the check.
+    re.compile(rf"(?<![\w-])(?P<words>(?:an?\s+)?{_NUMBER_WORD}(?:(?:\s+and\s+|[\s-]+){_NUMBER_WORD})*)"
+               rf"\s+(?P<cur>{_CURRENCY_WORDS})(?![A-Za-z])", re.I),
 ]
+# What a price is per: "$19 per seat per month", "$19/mo", "$115.20 billed annually". Only
+# these words count, so "$0.50 per extra envelope" states no period and binds to none.
+_PERIOD_STEP = re.compile(r"\s*(?:(?:/|\bper\b|\ban?\b|\beach\b|\bevery\b)\s*(?:(?:extra|additional)\s+)?(?P<word>[A-Za-z]+)"
+                          r"|,?\s*(?:(?:billed|paid|charged)\s+)?(?P<adverb>monthly|annually|yearly|weekly|daily|hourly|quarterly)\b)", re.I)
+_PERIODS = {"hour": ("time", "hour"), "hourly": ("time", "hour"), "hr": ("time", "hour"),
+            "day": ("time", "day"), "daily": ("time", "day"), "week": ("time", "week"), "weekly": ("time", "week"),
+            "month": ("time", "month"), "mo": ("time", "month"), "monthly": ("time", "month"),
+            "quarter": ("time", "quarter"), "quarterly": ("time", "quarter"),
+            "year": ("time", "year"), "yr": ("time", "year"), "annum": ("time", "year"), "annually": ("time", "year"),
+            "yearly": ("time", "year"), "seat": ("seat", "seat"), "user": ("seat", "seat"),
+            "member": ("seat", "seat"), "person": ("seat", "seat"), "licence": ("seat", "seat"), "license": ("seat", "seat")}
+# "The Pro plan is free": a $0 price claim about a plan, checked like a price.
+# Only a lower-case "free" claims a price: "required for Free, Trial and Hobby plans" names a plan.
+_FREE_CLAIM = re.compile(r"\b(?:[Ff]ree\s+of\s+charge|[Aa]t\s+no\s+(?:extra\s+|additional\s+)?(?:charge|cost)|[Nn]o\s+charge"
+                         r"|[Ff]or\s+free|[Cc]osts?\s+nothing|(?:[Ii]s|[Aa]re|[Bb]e|[Ss]tays?|[Rr]emains?|[Bb]ecomes?|[Nn]ow)"
+                         r"\s+(?:(?:completely|totally|entirely|always|still|now)\s+)?free(?:\s+of\s+charge)?)\b(?!\s+(?:trials?|seats?|up|plan|tier)\b)")
+# A passage line that says something is free; lower-case "free" only, so the Free plan's
+# name doesn't make every line about it a free-of-charge claim.
+_FREE_WORD = re.compile(r"(?<![\w-])free(?![\w-])(?!\s+(?:plan|tier)\b)|(?i:free of charge|no charge|at no (?:extra |additional )?cost|costs? nothing)")
+# Where an answer sentence changes subject, so "Team costs $12 and Business $24" binds each
+# price to its own plan.
+_CLAUSE_BREAK = re.compile(r"[,;:()\u2014\u2013]|\s-\s|\b(?:and|or|but|while|whereas|versus|vs|compared|then)\b")
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.I)
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$", re.M)
+_TABLE_RULE_LINE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_PLAN_COLUMN = re.compile(r"\b(?:plan|tier|edition|package)s?\b", re.I)
 _PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{_NUM})\s?(?:%|percent\b|per\s?cent\b)")
 _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer forms win
     r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b",
     rf"\b{_MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?\b",
     rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+(?P<y>\d{{4}}))?\b",
     rf"\b{_MONTH}\s+(?P<y>\d{{4}})\b",
-    r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4}|\d{2})\b",  # m/d or d/m: both are candidates
+    r"\b(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})\b",
+    # d.m.y, d/m/y, d-m-y or the US m/d/y: both readings are candidates. Before this form was
+    # known, "01.03.2026" read as the number 1.03 and matched "01.03.2025".
+    r"\b(?P<a>\d{1,2})([./-])(?P<b>\d{1,2})\2(?P<y>\d{4}|\d{2})\b",
 )]
 _UNIT_NUMBER = re.compile(rf"(?<![\w.$\u20ac\u00a3])(?P<amount>{_NUM})(?P<mult>[kK]|M)?"
                           rf"(?P<unit>(?:{_PER})+|[ \t-]?{_UNIT_WORD}(?:{_PER})*)")
@@ -79,10 +124,13 @@ _HEDGE = re.compile(
 _NOT_UNITS = set("a an the and or to of in on at for by with from is are was were be been will can may if as than then "
                  "so but it its this that these those you your we our they their i more less plus per via into onto".split())
 _NOT_PLANS = set("The This That These Those Each Every Any All Your Our My A An Which What Whichever No One Another "
-                 "Other Same Current New Higher Lower Pricing Price Billing Payment Upgrade Downgrade".split())
+                 "Other Same Current New Higher Lower Pricing Price Billing Payment Upgrade Downgrade "
+                 "Paid Annual Monthly Yearly Both Either Trial Selected Previous Next Old".split())
 _UNIT_SYNONYMS = {"gigabyte": "gb", "megabyte": "mb", "terabyte": "tb", "kilobyte": "kb", "min": "minute",
                   "sec": "second", "hr": "hour", "mo": "month", "yr": "year", "req": "request", "msec": "ms"}
-_CURRENCIES = {"$": "USD", "US$": "USD", "\u20ac": "EUR", "\u00a3": "GBP", "dollar": "USD", "euro": "EUR", "pound": "GBP"}
+_CURRENCIES = {"$": "USD", "us$": "USD", "c$": "CAD", "ca$": "CAD", "a$": "AUD", "au$": "AUD", "nz$": "NZD",
+               "\u20ac": "EUR", "\u00a3": "GBP", "\u00a5": "JPY", "\u20b9": "INR",
+               "dollar": "USD", "us dollar": "USD", "buck": "USD", "cent": "USD", "euro": "EUR", "pound": "GBP"}
 _MONTHS = {name: i for i, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
 
@@ -117,6 +165,37 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
     return GroundingResult(passed=not unsupported, unsupported=unsupported)
 
 
+UNVERIFIED_OPEN, UNVERIFIED_CLOSE = "\u27e6unverified: ", "\u27e7"
+UNVERIFIED_NOTE = "\u26a0 Not found in the docs: the parts marked \u201cunverified\u201d."
+
+
+def mark_unsupported(answer: str, check: GroundingResult) -> str:
+    """The answer with each unsupported span wrapped in place as ⟦unverified: …⟧.
+
+    An unsupported sentence is marked whole, and the fact spans inside it are not marked
+    again (nested marks are unreadable); overlapping spans merge into one mark. A note at
+    the end says what the marks mean. No unsupported claim is left reading as fact.
+    """
+    # The marks are the desk's own signal: brackets of the same kind written by the model
+    # could fake or break them, so they become plain brackets. One character for one keeps
+    # the spans' offsets valid.
+    text = answer.replace("\u27e6", "[").replace("\u27e7", "]")
+    ranges = sorted((span.start, span.end) for span in check.unsupported if span.end > span.start)
+    merged: list[list[int]] = []
+    for start, end in ranges:
+        if merged and start < merged[-1][1]:  # a fact inside a marked sentence joins it
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, position = [], 0
+    for start, end in merged:
+        out += [text[position:start], UNVERIFIED_OPEN, text[start:end], UNVERIFIED_CLOSE]
+        position = end
+    out.append(text[position:])
+    marked = "".join(out)
+    return f"{marked}\n\n{UNVERIFIED_NOTE}" if merged else marked
+
+
 def cited_ids(answer: str, passages: list[Passage]) -> list[str]:
     """Ids of the passages the answer cites, in order of first citation; bad numbers are skipped."""
     ids: list[str] = []
@@ -148,10 +227,204 @@ def _bad_citations(answer: str, passage_count: int) -> list[UnsupportedSpan]:
 
 
 def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
-    """Every checkable fact in the answer that the passages' text does not contain."""
-    evidence = _Evidence("\n\n".join(f"{p.heading}\n{p.text}" for p in passages))
-    return [UnsupportedSpan(text, start, end, kind, f"{kind} not found in the passages")
-            for kind, start, end, text, key in _answer_facts(answer) if not evidence.supports(kind, key)]
+    """Every checkable fact in the answer that the passages it cites do not state.
+
+    A fact counts as supported only by the passages cited for it: those its own sentence
+    cites, else every passage the answer cites, else (an answer citing nothing) all of
+    them; the pipeline rejects uncited local answers separately. A price must also keep
+    its period ("$19 per month" is not "$19 per year") and, when its sentence names a
+    plan, be stated for that plan by one passage sentence or table row.
+    """
+    plans = plan_names(passages)
+    # "the Team plan" in the answer binds too when the passages name Team at all, even in
+    # passing ("**Team, monthly:** ..."); a name they never use fails as a plan fact instead.
+    every_text = "\n".join(f"{p.heading}\n{p.text}" for p in passages)
+    plans |= {m.group("name") for m in _PLAN.finditer(answer)
+              if m.group("name") not in _NOT_PLANS and _has_word(m.group("name"), every_text)}
+    scopes = _citation_scopes(answer, len(passages))
+    facts_of: dict[tuple[int, ...], _Evidence] = {}
+
+    def evidence(scope: tuple[int, ...]) -> _Evidence:
+        if scope not in facts_of:
+            facts_of[scope] = _Evidence([passages[i] for i in scope], plans)
+        return facts_of[scope]
+
+    spans = []
+    for kind, start, end, text, key in _answer_facts(answer):
+        scope, sentence = scopes.at(start)
+        where = _where(scope, scopes.cites_any)
+        known = evidence(scope)
+        if not known.supports(kind, key):
+            spans.append(UnsupportedSpan(text, start, end, kind, f"{kind} not found in {where}"))
+        elif kind == "price":
+            bound = _bound_plans(answer, sentence, start, plans)
+            why = known.price_binding_problem(key, _periods_after(answer, end), bound, where)
+            if why:
+                spans.append(UnsupportedSpan(text, start, end, kind, why))
+    for m in _FREE_CLAIM.finditer(answer):
+        scope, sentence = scopes.at(m.start())
+        bound = _bound_plans(answer, sentence, m.start(), plans)
+        if bound and not evidence(scope).says_free(bound):
+            spans.append(UnsupportedSpan(m.group(0), m.start(), m.end(), "price",
+                                         f"no line of {_where(scope, scopes.cites_any)} says the {' or '.join(sorted(bound))} plan is free"))
+    return spans
+
+
+def _where(scope: tuple[int, ...], cites_any: bool) -> str:
+    if not cites_any:
+        return "the passages"
+    if not scope:
+        return "the cited passages (none of the citations names a passage that exists)"
+    return "the cited passage" + ("s " if len(scope) != 1 else " ") + ", ".join(f"[{i + 1}]" for i in scope)
+
+
+@dataclass
+class _Scopes:
+    """Which passages each answer sentence may lean on, by its citations."""
+    sentences: list[tuple[int, int, tuple[int, ...]]]
+    default: tuple[int, ...]
+    cites_any: bool
+
+    def at(self, position: int) -> tuple[tuple[int, ...], tuple[int, int] | None]:
+        for start, end, scope in self.sentences:
+            if start <= position < end:
+                return scope, (start, end)
+        return self.default, None
+
+
+def _citation_scopes(answer: str, passage_count: int) -> _Scopes:
+    def cited(text: str) -> list[int]:
+        return sorted({n - 1 for m in CITATION_MARK.finditer(text) for n in _citation_numbers(m.group(1)) if 1 <= n <= passage_count})
+
+    everything = tuple(cited(answer))
+    # A citation to a passage that doesn't exist is reported by _bad_citations; it supports nothing.
+    cites_any = bool(everything) or bool(CITATION_MARK.search(answer))
+    default = everything if cites_any else tuple(range(passage_count))
+    sentences = []
+    for start, end in split_sentences(answer):
+        own = tuple(cited(answer[start:end]))
+        sentences.append((start, end, own or default))
+    return _Scopes(sentences, default, cites_any)
+
+
+def plan_names(passages: list[Passage]) -> set[str]:
+    """Plan names the passages use: "X plan"/"X tier", and the first column of a plan table."""
+    names = set()
+    for passage in passages:
+        for text in (passage.heading, passage.text):
+            names |= {m.group("name") for m in _PLAN.finditer(text) if m.group("name") not in _NOT_PLANS}
+        header: str | None = None
+        previous = ""
+        for line in passage.text.splitlines():
+            line = line.strip()
+            if not line.startswith("|"):
+                header, previous = None, ""
+                continue
+            if _TABLE_RULE_LINE.match(line):
+                header = previous
+                continue
+            previous = line
+            cells = [cell.strip(" *_`") for cell in line.strip("|").split("|")]
+            first_header = header.strip("|").split("|")[0] if header else ""
+            if header and _PLAN_COLUMN.search(first_header) and re.fullmatch(r"[A-Z][A-Za-z0-9+]{1,20}", cells[0]) \
+                    and cells[0] not in _NOT_PLANS:
+                names.add(cells[0])
+    return names
+
+
+def _plan_mentions(text: str, plans: set[str], offset: int = 0) -> list[tuple[int, str]]:
+    """(position, plan) for each plan named in text: "Team", or "team plan" in lower case."""
+    if not plans:
+        return []
+    found = []
+    for m in _plan_pattern(tuple(sorted(plans, key=lambda name: (-len(name), name)))).finditer(text):
+        name = m.group("name") or next(p for p in plans if p.lower() == m.group("lower").lower())
+        found.append((offset + m.start(), name))
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_pattern(plans: tuple[str, ...]) -> re.Pattern:
+    names = "|".join(re.escape(name) for name in plans)
+    return re.compile(rf"(?<![\w-])(?:(?P<name>{names})|(?P<lower>(?i:{names}))\s+(?i:plan|tier))(?![\w-])")
+
+
+def _bound_plans(answer: str, sentence: tuple[int, int] | None, position: int, plans: set[str]) -> frozenset[str]:
+    """The plans a price (or a "free") at `position` is said to belong to.
+
+    The plans named in its own clause; failing that, those of the whole sentence.
+    "Team costs $12 and Business $24" binds $12 to Team and $24 to Business; "Team and
+    Business cost $12 and $24 respectively" binds both prices to both plans.
+    """
+    if sentence is None:
+        return frozenset()
+    start, end = sentence
+    text = answer[start:end]
+    mentions = _plan_mentions(text, plans, start)
+    if not mentions:
+        return frozenset()
+    if not _RESPECTIVELY.search(text):
+        breaks = [start + m.start() for m in _CLAUSE_BREAK.finditer(text)]
+        low = max((b for b in breaks if b <= position), default=start)
+        high = min((b for b in breaks if b > position), default=end)
+        own = frozenset(name for at, name in mentions if low <= at < high)
+        if own:
+            return own
+    return frozenset(name for _, name in mentions)
+
+
+def _periods_after(text: str, end: int) -> frozenset[tuple[str, str]]:
+    """("time", "month"), ("seat", "seat")... for the period words right after a price."""
+    periods = set()
+    position = end
+    while m := _PERIOD_STEP.match(text, position):
+        word = _singular(m.group("word") or m.group("adverb"))
+        period = _PERIODS.get(word) or _PERIODS.get(word.lower())
+        if period is None:
+            break
+        periods.add(period)
+        position = m.end()
+    return frozenset(periods)
+
+
+def _periods_agree(said: frozenset, stated: frozenset) -> bool:
+    """Each kind of period both sides state must overlap: per month vs per year fails, per seat vs nothing passes."""
+    for dimension in ("time", "seat"):
+        ours = {value for kind, value in said if kind == dimension}
+        theirs = {value for kind, value in stated if kind == dimension}
+        if ours and theirs and not ours & theirs:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class _PriceStated:
+    key: tuple[str, str]
+    periods: frozenset
+    plans: frozenset  # the plans its passage sentence or table row is about; empty: no plan in view
+
+
+def _passage_units(passage: Passage, plans: set[str]) -> list[tuple[int, int, frozenset]]:
+    """(start, end, plans it is about) for each sentence or table row of the passage.
+
+    A sentence naming no plan is about the plans of the line it continues ("**Team,
+    monthly:** you add 3 seats... You pay $12.00 now"), else of its section heading.
+    """
+    text = passage.text
+    headings = [(m.start(), m.group(1)) for m in _MD_HEADING.finditer(text)]
+    outer = frozenset(name for _, name in _plan_mentions(passage.heading, plans))
+    units = []
+    for start, end in split_sentences(text):
+        about = frozenset(name for _, name in _plan_mentions(text[start:end], plans))
+        if not about:
+            line_start = text.rfind("\n", 0, start) + 1
+            about = frozenset(name for _, name in _plan_mentions(text[line_start:start], plans))
+        if not about:
+            above = [title for at, title in headings if at < start]
+            about = frozenset(name for _, name in _plan_mentions(above[-1], plans)) if above else frozenset()
+            about = about or outer
+        units.append((start, end, about))
+    return units
 
 
 def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
@@ -212,8 +485,22 @@ def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
 class _Evidence:
     """Everything the passages state, indexed in the same normal forms as the answer's facts."""
 
-    def __init__(self, text: str):
+    def __init__(self, passages: list[Passage], plans: set[str] = frozenset()):
+        text = "\n\n".join(f"{p.heading}\n{p.text}" for p in passages)
         self.text = text
+        self.stated_prices: list[_PriceStated] = []
+        self.free_for: list[frozenset] = []  # per passage line that says something is free: the plans it is about
+        for passage in passages:
+            units = _passage_units(passage, plans)
+            outside = frozenset(name for _, name in _plan_mentions(passage.heading, plans))  # code, headings
+            for pattern in _PRICE:
+                for m in pattern.finditer(passage.text):
+                    key = _price_key(m)
+                    about = next((about for start, end, about in units if start <= m.start() < end), outside)
+                    self.stated_prices.append(_PriceStated(key, _periods_after(passage.text, m.end()), about))
+                    if key[1] == "0":
+                        self.free_for.append(about)
+            self.free_for += [about for start, end, about in units if _FREE_WORD.search(passage.text, start, end)]
         self.lower = text.lower()
         self.flat = " ".join(text.split())
         self.emails = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
@@ -254,6 +541,23 @@ class _Evidence:
             return _has_word(value, self.lower if flavour == "header" else self.text)  # headers ignore case
         return key in {"price": self.prices, "percent": self.percents, "number": self.numbers, "email": self.emails}[kind]
 
+    def price_binding_problem(self, key: tuple[str, str], periods: frozenset, plans: frozenset, where: str) -> str | None:
+        """Why a price the passages do state is still not supported as said, or None."""
+        stated = [p for p in self.stated_prices if p.key == key]
+        timed = [p for p in stated if _periods_agree(periods, p.periods)]
+        if stated and not timed:
+            said = sorted({value for p in stated for _, value in p.periods})
+            return f"price stated per {'/'.join(said)} in {where}, not per {'/'.join(sorted(v for _, v in periods))}"
+        # A price stated with no plan in view applies to whichever plan the answer names;
+        # one stated for another plan does not.
+        if plans and timed and not any(not p.plans or p.plans & plans for p in timed):
+            return f"price not stated for the {' or '.join(sorted(plans))} plan in {where}"
+        return None
+
+    def says_free(self, plans: frozenset) -> bool:
+        """Some passage line about one of these plans says it is free or $0."""
+        return any(about & plans for about in self.free_for)
+
 
 def _has_word(word: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
@@ -283,9 +587,27 @@ def _number(amount: str, mult: str | None = None) -> str:
 
 
 def _price_key(m: re.Match) -> tuple[str, str]:
-    currency = m.group("cur")
-    currency = _CURRENCIES.get(currency.lower().rstrip("s"), _CURRENCIES.get(currency, currency.upper()))
-    return currency, _number(m.group("amount"), m.group("mult"))
+    """("USD", "49") for "$49", "49 USD", "$49.00", "forty-nine dollars"; cents count as dollars."""
+    written = " ".join(m.group("cur").lower().split())
+    currency = _CURRENCIES.get(written) or _CURRENCIES.get(written.rstrip("s")) or written.upper()
+    groups = m.groupdict()
+    amount = str(_words_number(groups["words"])) if groups.get("words") else _number(groups["amount"], groups.get("mult"))
+    if written.startswith("cent"):
+        amount = _number(str(Decimal(amount) / 100))
+    return currency, amount
+
+
+def _words_number(words: str) -> int:
+    """"forty-nine" -> 49, "a hundred and five" -> 105, "two thousand" -> 2000."""
+    total = current = 0
+    for word in re.split(r"[\s-]+", words.lower()):
+        if word in _NUMBER_WORDS:
+            current += _NUMBER_WORDS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word in _SCALE_WORDS:
+            total, current = total + max(current, 1) * _SCALE_WORDS[word], 0
+    return total + current
 
 
 def _date_keys(m: re.Match) -> list[tuple]:

@@ -11,11 +11,11 @@ import json
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from app.core.errors import FrontdeskError
+from app.core.errors import LedgerError
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_create_turns", """
@@ -95,6 +95,19 @@ class Turn:
 _TURN_COLUMNS = [f.name for f in fields(Turn) if f.name != "id"]
 
 
+def parse_day(text: str, what: str = "date") -> str:
+    """A YYYY-MM-DD date (or a full ISO timestamp), checked; the ledger's times are UTC."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            date.fromisoformat(text)
+        else:
+            datetime.fromisoformat(text)
+    except ValueError:
+        raise LedgerError(f"Bad {what} {text!r}", "Expected a date as YYYY-MM-DD (UTC), e.g. 2026-11-01.") from None
+    return text
+
+
 @dataclass(frozen=True)
 class TurnFilter:
     route: str | None = None
@@ -108,10 +121,13 @@ class TurnFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
-        for column in ("route", "model", "outcome", "conversation_id"):
+        for column in ("route", "outcome", "conversation_id"):
             if getattr(self, column):
                 clauses.append(f"{column} = ?")
                 params.append(getattr(self, column))
+        if self.model:  # "claude" or "sonnet" finds claude-sonnet-5-5
+            clauses.append("model LIKE ?")
+            params.append(f"%{self.model}%")
         if self.since:
             clauses.append("created_at >= ?")
             params.append(self.since)
@@ -123,7 +139,7 @@ class TurnFilter:
             clauses.append("(question LIKE ? OR answer LIKE ?)")
             params += [f"%{self.text}%"] * 2
         if self.egress_only:
-            clauses.append("egress_passage_ids != '[]' OR route = 'frontier'")
+            clauses.append("egress_passage_ids != '[]'")
         return (" WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else "", params
 
 
@@ -168,10 +184,7 @@ class Ledger:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except sqlite3.DatabaseError as error:
-            raise FrontdeskError(
-                f"The ledger at {path} cannot be opened: {error}",
-                "If the file is damaged, move it aside; a new ledger is created on the next run.",
-            ) from None
+            raise _ledger_error(path, "opened", error) from None
 
     def _migrate(self) -> None:
         with self._lock:
@@ -193,14 +206,25 @@ class Ledger:
     def applied_migrations(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
 
+    def _execute(self, sql: str, params: Iterable[Any] = (), fetch: str = "all", doing: str = "read") -> Any:
+        """Every statement goes through here, so a locked or damaged file becomes a LedgerError.
+
+        fetch: "all" rows, "one" row, or "id" (the inserted row's id).
+        """
+        try:
+            with self._lock:
+                cursor = self._db.execute(sql, list(params))
+                return {"all": cursor.fetchall, "one": cursor.fetchone, "id": lambda: cursor.lastrowid}[fetch]()
+        except sqlite3.DatabaseError as error:
+            raise _ledger_error(self.path, doing, error) from None
+
     def record(self, turn: Turn) -> Turn:
         turn.created_at = turn.created_at or now_iso()
         values = [json.dumps(getattr(turn, c)) if c in _JSON_COLUMNS else getattr(turn, c) for c in _TURN_COLUMNS]
-        with self._lock:
-            cursor = self._db.execute(
-                f"INSERT INTO turns ({', '.join(_TURN_COLUMNS)}) VALUES ({', '.join('?' * len(_TURN_COLUMNS))})", values,
-            )
-        turn.id = cursor.lastrowid
+        turn.id = self._execute(
+            f"INSERT INTO turns ({', '.join(_TURN_COLUMNS)}) VALUES ({', '.join('?' * len(_TURN_COLUMNS))})", values,
+            fetch="id", doing="written",
+        )
         return turn
 
     def turns(self, where: TurnFilter = TurnFilter(), limit: int | None = None, newest_first: bool = True) -> list[Turn]:
@@ -208,50 +232,53 @@ class Ledger:
         sql = f"SELECT * FROM turns{clause} ORDER BY id {'DESC' if newest_first else 'ASC'}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
+        rows = self._execute(sql, params)
         return [_turn(row) for row in rows]
 
     def summary(self, where: TurnFilter = TurnFilter()) -> Summary:
         clause, params = where.where()
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*), SUM(route = 'local'), SUM(route = 'frontier'), "
-                f"COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_cost_usd), 0) FROM turns{clause}",
-                params,
-            ).fetchone()
+        row = self._execute(
+            "SELECT COUNT(*), SUM(route = 'local'), SUM(route = 'frontier'), "
+            f"COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_cost_usd), 0) FROM turns{clause}",
+            params, fetch="one",
+        )
         return Summary(row[0], row[1] or 0, row[2] or 0, row[3], row[4])
 
     def daily(self, where: TurnFilter = TurnFilter()) -> list[tuple[str, float, float]]:
         """(day, spend, counterfactual) per day, oldest first: the spend chart's data."""
         clause, params = where.where()
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT substr(created_at, 1, 10) AS day, SUM(cost_usd), SUM(counterfactual_cost_usd) FROM turns{clause} "
-                "GROUP BY day ORDER BY day", params,
-            ).fetchall()
+        rows = self._execute(
+            f"SELECT substr(created_at, 1, 10) AS day, SUM(cost_usd), SUM(counterfactual_cost_usd) FROM turns{clause} "
+            "GROUP BY day ORDER BY day", params,
+        )
         return [(r[0], r[1], r[2]) for r in rows]
 
     def spend_since(self, since_iso: str, route: str = "frontier") -> float:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM turns WHERE route = ? AND created_at >= ?", (route, since_iso),
-            ).fetchone()
+        row = self._execute(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM turns WHERE route = ? AND created_at >= ?", (route, since_iso), fetch="one",
+        )
         return row[0]
 
     def conversations(self, limit: int = 50) -> list[tuple[str, str, str, int]]:
         """(conversation_id, started_at, first question, turns), newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT conversation_id, MIN(created_at), "
-                "(SELECT question FROM turns t2 WHERE t2.conversation_id = t.conversation_id ORDER BY id LIMIT 1), "
-                "COUNT(*) FROM turns t GROUP BY conversation_id ORDER BY MAX(id) DESC LIMIT ?", (limit,),
-            ).fetchall()
+        rows = self._execute(
+            "SELECT conversation_id, MIN(created_at), "
+            "(SELECT question FROM turns t2 WHERE t2.conversation_id = t.conversation_id ORDER BY id LIMIT 1), "
+            "COUNT(*) FROM turns t GROUP BY conversation_id ORDER BY MAX(id) DESC LIMIT ?", (limit,),
+        )
         return [tuple(r) for r in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _ledger_error(path: Path, doing: str, error: sqlite3.DatabaseError) -> LedgerError:
+    if "locked" in str(error) or "busy" in str(error):
+        fix = "Another program holds the ledger (another frontdesk, or a SQLite browser): close it and try again."
+    else:
+        fix = f"If the file is damaged, move it aside (e.g. mv {path} {path}.bad); a new ledger is created on the next run."
+    return LedgerError(f"The ledger at {path} cannot be {doing}: {error}", fix)
 
 
 def _turn(row: sqlite3.Row) -> Turn:

@@ -3,7 +3,10 @@
 Passages are untrusted data. They sit inside <passage> elements in the user message,
 the system prompt says they are never instructions, and any text in a document that
 imitates our delimiters is neutralised, so a document cannot close its passage early
-and speak as the system.
+and speak as the system. Chat-template control tokens (<|im_start|>, [INST], </s> …) are
+neutralised too: the local provider tokenizes the rendered prompt with special tokens on
+(the template's own markers need it), so such text in a document or a question would
+otherwise become a real turn boundary in the local model's input.
 """
 from __future__ import annotations
 
@@ -24,9 +27,23 @@ Rules:
 _DELIMITER = re.compile(r"</?\s*(passages?|system|instructions?|question)\b[^>]*>", re.IGNORECASE)
 
 
+# Shapes of control tokens across the common open-model templates: <|…|> (ChatML, Llama 3,
+# Phi), <｜…｜> (DeepSeek), <s> </s> <unk> (Llama 2, Mistral), <start_of_turn> and other
+# lowercase <word_with_underscores> (Gemma, StarCoder/SmolLM's <file_sep>, <repo_name>),
+# [INST] <<SYS>> (Llama 2, Mistral).
+_CONTROL_TOKEN = re.compile(
+    r"<\|[^<>|\n]{0,40}\|>|<\uff5c[^<>\n]{0,40}\uff5c>"
+    r"|</?(?:s|unk|pad|bos|eos|mask|sep|cls|eot|think|filename|reponame|[a-z][a-z0-9]*(?:_[a-z0-9]+)+)>"
+    r"|\[/?(?:INST|SYS|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]|<</?SYS>>"
+)
+_LOOK_ALIKE = str.maketrans({"<": "‹", ">": "›", "[": "⁅", "]": "⁆", "\uff5c": "|"})
+
+
 def _neutralise(text: str) -> str:
     # "</passage>" inside a document becomes "[/passage]": visible, harmless.
-    return _DELIMITER.sub(lambda m: "[" + m.group(0)[1:-1] + "]", text)
+    text = _DELIMITER.sub(lambda m: "[" + m.group(0)[1:-1] + "]", text)
+    # "<|im_start|>" becomes "‹|im_start|›": it reads the same and can never tokenize as one.
+    return _CONTROL_TOKEN.sub(lambda m: m.group(0).translate(_LOOK_ALIKE), text)
 
 
 def format_passages(passages: list[Passage]) -> str:

@@ -173,6 +173,17 @@ class Store:
             for ids, docs, metas, dists in zip(result["ids"], result["documents"], result["metadatas"], result["distances"])
         ]
 
+    def preceding(self, passage: Passage) -> Passage | None:
+        """The chunk just before this one in its file (same heading or not), if any."""
+        if not passage.root or passage.start <= 0:
+            return None
+        page = self._collection.get(
+            where={"$and": [{"root": passage.root}, {"file": passage.file}, {"end": {"$lte": passage.start}}]},
+            include=["documents", "metadatas"],
+        )
+        candidates = [_passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+        return max(candidates, key=lambda p: p.end, default=None)
+
     def get(self, ids: Sequence[str]) -> list[Passage]:
         """Passages by id, in the order asked (unknown ids are left out)."""
         if not ids:

@@ -70,6 +70,8 @@ class FrontdeskApp(App[int]):
         self.models_problem: tuple[str, str] | None = None
         self.chunks: int | None = None
         self.local_model = ""
+        self.frontier_problem = ""  # "Claude unreachable" from a failed call until one succeeds
+        self._told_unavailable: set[str] = set()  # no key / over budget: said once per session
         self.theme = THEMES[0]
 
     @property
@@ -126,16 +128,18 @@ class FrontdeskApp(App[int]):
 
     def _redraw_status(self) -> None:
         if not self.models_ready:
-            state = Content.styled("◌ Loading models… (questions wait for them)", "$warning")
+            state = Content.styled("◌ Loading models… (questions wait for them)", "$text-warning")
         elif self.models_problem:
-            state = Content.styled(f"⚠ Ready, degraded: {self.models_problem[0][:50]}", "$error")
+            state = Content.styled(f"⚠ Ready, degraded: {self.models_problem[0][:50]}", "$text-error")
+        elif self.frontier_problem:
+            state = Content.styled(f"⚠ {self.frontier_problem}: answering from docs", "$text-warning bold")
         else:
-            state = Content.styled("● Ready", "$success bold")
+            state = Content.styled("● Ready", "$text-success bold")
         parts = [state]
         if self.ingest_status:
-            parts.append(Content.styled(self.ingest_status, "$warning"))
+            parts.append(Content.styled(self.ingest_status, "$text-warning"))
         elif self.chunks is not None:
-            parts.append(Content(f"{self.chunks} chunks") if self.chunks else Content.styled("store empty: F3 loads docs", "$warning"))
+            parts.append(Content(f"{self.chunks} chunks") if self.chunks else Content.styled("store empty: F3 loads docs", "$text-warning"))
         if self.models_ready and not self.models_problem:
             parts.append(Content(self.local_model))
         parts.append(Content(self.settings["frontier.model"]) if self.settings.api_key
@@ -167,6 +171,33 @@ class FrontdeskApp(App[int]):
         if message.chunks is not None:
             self.chunks = message.chunks
             self._redraw_status()
+
+    # --- the frontier model's health (from the turns the chat shows) ------------------------
+
+    def frontier_result(self, notice: tuple[str, str] | None, turn: Any | None) -> None:
+        """After each answer: say (once) why Claude was not used, or that it is back."""
+        if notice is None:
+            if turn is not None and self.frontier_problem and turn.route == "frontier" and turn.outcome == "answered" \
+                    and not (turn.model or "").startswith("docs"):
+                self.frontier_problem = ""  # a frontier call succeeded again
+                self._redraw_status()
+            return
+        kind, text = notice
+        detail = " ".join(line.strip() for line in (turn.error if turn is not None and turn.error else text).split("\n"))
+        if kind == "frontier-failed":
+            self.frontier_problem = "Claude unreachable"
+            self._redraw_status()
+            self.notify(detail, title="Claude unreachable: answered from your docs", severity="warning",
+                        timeout=12, markup=False)
+        else:  # no key or over budget: the same every turn, so it is said once
+            if self.settings.api_key and not self.frontier_problem:
+                self.frontier_problem = "Claude unavailable"
+                self._redraw_status()
+            if detail in self._told_unavailable:
+                return
+            self._told_unavailable.add(detail)
+            self.notify(detail, title="Claude not used: answered from your docs", severity="warning",
+                        timeout=12, markup=False)
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -244,6 +275,20 @@ class FrontdeskApp(App[int]):
         yield SystemCommand("Settings", "Docs, store, models, API key status (F5)", lambda: self.switch_mode("settings"))
         yield SystemCommand("Toggle dark/light theme", "Ctrl+T", self.action_toggle_theme)
         yield SystemCommand("Help", "List every key (F1)", self.action_help)
+        yield from self._screen_commands(screen)
+
+    def _screen_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The active screen's own keys (Logs: sort, chart…; Settings: recount…) as commands.
+        The chat's are above, named for use from anywhere; app-wide keys are there too."""
+        name = getattr(screen, "PALETTE_NAME", "")
+        if not name or isinstance(screen, ChatScreen):
+            return
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description or binding.action.startswith("app."):
+                continue
+            key = binding.key_display or self.get_key_display(binding)
+            yield SystemCommand(f"{name}: {binding.description}", f"{binding.tooltip or binding.description} ({key})",
+                                lambda action=binding.action: self.call_after_refresh(screen.run_action, action))
 
     def _export_logs(self) -> None:
         self.switch_mode("logs")

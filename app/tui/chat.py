@@ -33,6 +33,11 @@ WELCOME = (
 )
 
 
+NO_DOCS = "No docs loaded yet: press F3 to load a folder, or load the sample docs (Ctrl+P)."
+FRONTIER_KINDS = ("frontier-unavailable", "frontier-failed")
+NOTICE_STYLES = {"frontier-unavailable": "$text-warning", "frontier-failed": "$text-warning", "ledger-failed": "$text-error"}
+
+
 def new_conversation_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -46,6 +51,7 @@ class AnswerRequest:
 
 
 class ChatScreen(Screen):
+    FOOTER_APP_KEYS = True  # the home screen: its footer shows the F-keys to every other screen
     BINDINGS = [
         Binding("escape", "stop_answer", "Stop", tooltip="Stop the streaming answer (it is logged)"),
         Binding("ctrl+n", "new_conversation", "New", tooltip="Start a new conversation"),
@@ -97,6 +103,8 @@ class ChatScreen(Screen):
         self.query_one("#welcome").display = False
         self.query_one("#conversation", VerticalScroll).mount(view)
         self.queue.append(AnswerRequest(question, self.conversation_id, view))
+        if self.app.chunks == 0:  # still asked (and logged); the answer can only be a handoff or a failure
+            view.add_note(NO_DOCS, "$text-warning", "tui")
         if not self.app.models_ready:
             view.show_progress("Waiting for the models to load… (it will be answered when ready)")
         elif self.active:
@@ -130,9 +138,9 @@ class ChatScreen(Screen):
                 elif isinstance(event, core.Drafting):
                     post(msg.DraftStarted(view, event.model, event.kind))
                 elif isinstance(event, core.DraftWithdrawn):
-                    post(msg.DraftWithdrawn(view, event.reason))
+                    post(msg.DraftWithdrawn(view, event.reason, getattr(event, "streamed", True)))
                 elif isinstance(event, core.Notice):
-                    post(msg.NoticeShown(view, event.text))
+                    post(msg.NoticeShown(view, event.text, getattr(event, "kind", "info")))
                 elif isinstance(event, core.Answered):
                     post(msg.AnswerFinished(view, event.turn))
                     return
@@ -162,16 +170,23 @@ class ChatScreen(Screen):
 
     def on_draft_withdrawn(self, message: msg.DraftWithdrawn) -> None:
         if message.view.is_attached:
-            message.view.withdraw_draft(message.reason)
+            message.view.withdraw_draft(message.reason, message.streamed)
 
     def on_notice_shown(self, message: msg.NoticeShown) -> None:
+        if message.kind in FRONTIER_KINDS:
+            message.view.frontier_notice = (message.kind, message.text)
+        elif message.kind == "ledger-failed":  # the answer is shown, but it could not be logged
+            self.app.notify(message.text, title="This turn was not logged", severity="error", timeout=15, markup=False)
         if message.view.is_attached:
-            message.view.add_note(message.text)
+            message.view.add_note(message.text, NOTICE_STYLES.get(message.kind, "$text-muted"), message.kind)
 
     def on_answer_finished(self, message: msg.AnswerFinished) -> None:
         if message.view.is_attached:
+            if self.app.chunks == 0:  # e.g. asked while the models loaded, before the store was counted
+                message.view.add_note(NO_DOCS, "$text-warning", "tui")
             message.view.finish(message.turn)
             self._scroll_to_end()
+        self.app.frontier_result(message.view.frontier_notice, message.turn)
         if self.active and self.active.view is message.view:
             self.active = None
             self.refresh_bindings()

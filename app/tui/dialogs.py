@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.tui.format import clip
+from app.tui.markdown_text import MarkdownText
 
 
 class OfferDocsScreen(ModalScreen[str]):
@@ -82,9 +83,9 @@ class PassageScreen(ModalScreen[None]):
         heading = self.source.get("heading") or "(no heading)"
         with Vertical(classes="dialog wide tall", id="passage"):
             yield Label(Content.styled(f"[{self.number}] {self.source.get('file', '?')}", "bold"), classes="dialog-title")
-            yield Static(Content.styled(f"§ {heading}", "$accent"))
+            yield Static(Content.styled(f"§ {heading}", "$text-accent"))
             with VerticalScroll(classes="passage-text"):
-                yield Static(Content(self.source.get("text") or "(passage text not recorded)"), id="passage-text")
+                yield MarkdownText(self.source.get("text") or "(passage text not recorded)", marks=False, id="passage-text")
             yield Static(Content.styled(f"passage id {self.source.get('id', '?')} · Esc closes", "$text-muted"))
 
 
@@ -93,18 +94,19 @@ class ExportScreen(ModalScreen[str]):
 
     BINDINGS = [Binding("escape", "dismiss('')", "Cancel")]
 
-    def __init__(self, default_name: str, count: int) -> None:
+    def __init__(self, path: str, folder: Path, count: int, problem: str = "") -> None:
         super().__init__()
-        self.default_name, self.count = default_name, count
+        self.path, self.folder, self.count, self.problem = path, folder, count, problem
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content.styled(f"Export {self.count} turn(s)", "bold"), classes="dialog-title")
             yield Static(Content(f"A file name ending in .json writes JSON, anything else CSV. "
-                                 f"Relative paths are under {Path.cwd()}."))
-            yield Input(self.default_name, id="export-path")
+                                 f"Relative paths are under {self.folder}."))
+            if self.problem:
+                yield Static(Content.styled(self.problem, "$text-error"), id="export-problem")
+            yield Input(self.path, id="export-path")
             yield Static(Content.styled("Enter exports · Esc cancels", "$text-muted"))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
-

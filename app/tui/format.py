@@ -19,13 +19,14 @@ OUTCOME_LABELS = {
     "stopped": "■ stopped",
     "failed": "✗ failed",
 }
+# Text colours are the theme's `$text-*` variants: readable on light backgrounds too.
 OUTCOME_STYLES = {
-    "answered": "$success bold",
-    "extractive": "$accent bold",
-    "refused": "$warning bold",
-    "handoff": "$warning bold",
-    "stopped": "$warning bold",
-    "failed": "$error bold",
+    "answered": "$text-success bold",
+    "extractive": "$text-primary bold",
+    "refused": "$text-warning bold",
+    "handoff": "$text-warning bold",
+    "stopped": "$text-warning bold",
+    "failed": "$text-error bold",
 }
 # The pipeline marks claims the docs don't support like this; they must never read as fact.
 UNVERIFIED = re.compile(r"⟦unverified:.*?⟧", re.DOTALL)
@@ -78,7 +79,7 @@ def outcome_content(outcome: str) -> Content:
 def turn_meta(turn: Any) -> Content:
     """The answer footer: outcome, who and why, check verdict, cost, latency."""
     check = grounding_label(turn)
-    check_style = {"passed": "$success", "FAILED": "$error"}.get(check, "$text-muted")  # n/a: muted
+    check_style = {"passed": "$text-success", "FAILED": "$text-error"}.get(check, "$text-muted")  # n/a: muted
     saved = (turn.counterfactual_cost_usd or 0.0) - (turn.cost_usd or 0.0)
     return Content.assemble(
         outcome_content(turn.outcome), " · ", (who_answered(turn), "bold"), " · check ", (check, check_style), "\n",
@@ -89,19 +90,164 @@ def turn_meta(turn: Any) -> Content:
     )
 
 
-def answer_content(text: str) -> Content:
-    """The final answer with unverified spans and 'not found' lines in the warning colour."""
-    parts: list[str | tuple[str, str]] = []
+# Inline Markdown the models and the docs use: code, bold, italic and links. Code is matched
+# first so that `**` inside it stays literal.
+INLINE = re.compile(
+    r"`(?P<code>[^`\n]+)`"
+    r"|\*\*(?P<bold>[^\n]+?)\*\*"
+    r"|__(?P<bold2>[^\n]+?)__"
+    r"|(?<![\w*])\*(?P<italic>[^\s*][^*\n]*?)(?<!\s)\*(?![\w*])"
+    r"|\[(?P<link>[^\]\n]+)\]\((?P<url>[^)\s]+)\)"
+)
+CODE_STYLE = "$text-primary"
+UNVERIFIED_STYLE = "$text-warning bold underline"
+
+
+def _join(*styles: str) -> str:
+    return " ".join(s for s in styles if s)
+
+
+def _inline(text: str, style: str = "") -> list[tuple[str, str]]:
+    parts: list[tuple[str, str]] = []
     position = 0
-    marks = sorted([*UNVERIFIED.finditer(text), *NOT_FOUND_LINE.finditer(text)], key=lambda m: m.start())
-    for match in marks:
-        if match.start() < position:
-            continue
-        parts.append(text[position:match.start()])
-        parts.append((match.group(0), "$warning bold underline"))
+    for match in INLINE.finditer(text):
+        if match.start() > position:
+            parts.append((text[position:match.start()], style))
+        if match["code"] is not None:
+            parts.append((match["code"], _join(style, CODE_STYLE)))
+        elif match["bold"] is not None or match["bold2"] is not None:
+            parts.extend(_inline(match["bold"] or match["bold2"], _join(style, "bold")))
+        elif match["italic"] is not None:
+            parts.extend(_inline(match["italic"], _join(style, "italic")))
+        else:
+            parts.extend(_inline(match["link"], _join(style, "underline")))
+            parts.append((f" ({match['url']})", _join(style, "$text-muted")))
         position = match.end()
-    parts.append(text[position:])
-    return Content.assemble(*parts)
+    if position < len(text):
+        parts.append((text[position:], style))
+    return parts
+
+
+FENCE = re.compile(r"^\s*```")
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+QUOTE = re.compile(r"^\s*>\s?(.*)$")
+BULLET = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+(.*)$")
+
+
+def _markdown_lines(text: str) -> list[tuple[str, str, Content]]:
+    """(block kind, list-item marker, rendered line) per source line. Kinds: p, quote, item, code."""
+    lines: list[tuple[str, str, Content]] = []
+    in_fence = False
+    for line in (text or "").strip("\n").split("\n"):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            lines.append(("code", "", Content.styled(line, CODE_STYLE)))
+        elif heading := HEADING.match(line):
+            lines.append(("p", "", Content.assemble(*_inline(heading.group(1), "bold"))))
+        elif quote := QUOTE.match(line):
+            lines.append(("quote", "", Content.assemble(*_inline(quote.group(1)))))
+        elif item := BULLET.match(line):
+            marker = " " * len(item.group(1).expandtabs(2)) + ("•" if line.strip()[0] in "-*+" else line.strip().split()[0])
+            lines.append(("item", marker, Content.assemble(*_inline(item.group(2)))))
+        else:
+            lines.append(("p", "", Content.assemble(*_inline(line))))
+    return lines
+
+
+def _marked(content: Content) -> Content:
+    """Unverified spans and 'not found' lines in the warning colour: they must never read as fact."""
+    plain = content.plain
+    for match in [*UNVERIFIED.finditer(plain), *NOT_FOUND_LINE.finditer(plain)]:
+        content = content.stylize(UNVERIFIED_STYLE, match.start(), match.end())
+    return content
+
+
+def markdown_blocks(text: str, marks: bool = True) -> list[tuple[str, list[tuple[str, Content]]]]:
+    """Markdown as blocks for the screen: (kind, [(list marker, line)]), kind one of p, quote,
+    item, code. Headings are bold; inline code, bold, italic and links are rendered. The text
+    is never parsed as Textual markup, so brackets in a document or an answer stay literal.
+    With `marks`, unverified spans are coloured, even one that crosses a line."""
+    lines = _markdown_lines(text)
+    if marks and lines:
+        joined = _marked(Content("\n").join(content for _, _, content in lines))
+        rendered = joined.split("\n", allow_blank=True)
+        if len(rendered) == len(lines):
+            lines = [(kind, marker, content) for (kind, marker, _), content in zip(lines, rendered)]
+    blocks: list[tuple[str, list[tuple[str, Content]]]] = []
+    for kind, marker, content in lines:
+        if blocks and blocks[-1][0] == kind:
+            blocks[-1][1].append((marker, content))
+        else:
+            blocks.append((kind, [(marker, content)]))
+    return blocks
+
+
+def markdown_content(text: str, marks: bool = False) -> Content:
+    """The same rendering as one piece of text (where hanging indents don't matter)."""
+    out = []
+    for kind, lines in markdown_blocks(text, marks):
+        for marker, content in lines:
+            prefix = {"quote": "▌ ", "item": f"{marker} "}.get(kind, "")
+            out.append(Content.assemble((prefix, "$text-muted"), content) if prefix else content)
+    return Content("\n").join(out)
+
+
+def answer_content(text: str) -> Content:
+    return markdown_content(text, marks=True)
+
+
+# --- notes under an answer ---------------------------------------------------------------------
+
+GROUNDING_FAILED = "local answer failed the grounding check: "
+EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
+SPAN = re.compile(r"\b(\w+) “")
+
+
+def withdrawal_note(reason: str) -> str:
+    """One line for a withdrawn draft; the full reason stays in the turn's actions (turn detail)."""
+    if reason.startswith(GROUNDING_FAILED):
+        detail = reason[len(GROUNDING_FAILED):]
+        kinds = SPAN.findall(detail)
+        if kinds:
+            count = len(kinds)
+            noun = kinds[0] if len(set(kinds)) == 1 else "claim"
+            detail = f"{count} unsupported {noun}{'s' if count != 1 else ''}"
+        return f"Local draft withdrawn (failed the check: {clip(detail, 36)})."
+    return f"Draft withdrawn: {clip(reason, 90)}"
+
+
+def first_line(text: str) -> str:
+    return (text or "").strip().split("\n", 1)[0].strip()
+
+
+def first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s+", first_line(text), maxsplit=1)[0]
+
+
+def note_key(text: str) -> str:
+    """What two notes saying the same thing share: the first clause of their first line."""
+    return re.split(r"[:.…,;]", first_line(text), maxsplit=1)[0].strip().lower()
+
+
+def turn_notes(turn: Any) -> list[tuple[str, str]]:
+    """The notes under a recorded answer, rebuilt from the ledger row (live and reopened alike)."""
+    notes: list[tuple[str, str]] = []
+    for action in turn.actions or []:
+        if action.startswith(GROUNDING_FAILED):
+            notes.append((withdrawal_note(action), "$text-warning"))
+        elif action == "frontier not used: all passages are local-only":
+            notes.append(("Every relevant passage is marked local-only: nothing was sent to the frontier model.",
+                          "$text-muted"))
+    if turn.error:
+        # A failed turn's error is the whole story (title and fix); otherwise the answer is
+        # there and one sentence says what was degraded (the notification carries the fix).
+        error = " ".join(line.strip() for line in turn.error.split("\n")) if turn.outcome == "failed" else first_sentence(turn.error)
+        notes.append((error, "$text-error" if turn.outcome == "failed" else "$text-warning"))
+    if turn.outcome == "extractive":
+        notes.append((EXTRACTIVE_NOTE, "$text-muted"))
+    return notes
 
 
 def source_label(number: int, source: dict) -> str:
@@ -115,7 +261,7 @@ def summary_line(summary: Any) -> Content:
     return Content.assemble(
         (f"{summary.turns}", "bold"), " turn · " if summary.turns == 1 else " turns · ", (f"{summary.share_local:.0%}", "bold"),
         " local · spend ", (money(summary.spend_usd), "bold"), " · saved ",
-        (f"{money(summary.savings_usd)} ({summary.savings_pct:.0f}%)", "$success bold"), " vs all-frontier",
+        (f"{money(summary.savings_usd)} ({summary.savings_pct:.0f}%)", "$text-success bold"), " vs all-frontier",
     )
 
 

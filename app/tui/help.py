@@ -19,13 +19,13 @@ MOUSE = (
 def binding_lines(app, groups: Iterable[tuple[str, list]]) -> Content:
     lines: list[Content] = []
     for title, bindings in groups:
-        lines.append(Content.styled(title, "bold $accent"))
+        lines.append(Content.styled(title, "bold $text-accent"))
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             key = binding.key_display or ", ".join(app.get_key_display(Binding(k, "")) for k in binding.key.split(","))
             detail = (f"  {binding.tooltip}", "$text-muted") if binding.tooltip else ""
-            lines.append(Content.assemble((f"  {key:<7}", "bold"), (f"{binding.description:<13}", "$accent"), detail))
+            lines.append(Content.assemble((f"  {key:<7}", "bold"), (f"{binding.description:<13}", "$text-accent"), detail))
         lines.append(Content(""))
     return Content("\n").join(lines)
 

@@ -23,6 +23,18 @@ from app.tui.footer import KeyFooter
 from app.tui.format import clip, explain
 
 
+FOLDER_FIX = "Type the path of an existing folder above (→ completes it) or pick one in the tree, then press Enter."
+
+
+def folder_problem(root: Path) -> tuple[str, str] | None:
+    """(title, fix) when `root` can't be loaded as a folder: checked before any work starts."""
+    if not root.exists():
+        return f"Docs folder not found: {root}", FOLDER_FIX
+    if not root.is_dir():
+        return f"Not a folder: {root}", "Pick the folder that holds your docs, not a file: " + FOLDER_FIX[0].lower() + FOLDER_FIX[1:]
+    return None
+
+
 class FolderSuggester(Suggester):
     """Completes the last part of a typed path with the first matching folder on disk."""
 
@@ -49,6 +61,7 @@ class FolderTree(DirectoryTree):
 
 
 class LoadDocsScreen(Screen):
+    PALETTE_NAME = "Load docs"  # its keys are offered in the command palette as "Load docs: …"
     BINDINGS = [
         Binding("ctrl+l", "load", "Load", tooltip="Load the folder in the path box (or Enter)"),
         Binding("ctrl+g", "parent_folder", "Up a folder", show=False, tooltip="Show the parent folder in the tree"),
@@ -123,6 +136,10 @@ class LoadDocsScreen(Screen):
         if self.running:
             self.notify("A folder is already loading; wait for it to finish.", severity="warning")
             return
+        problem = folder_problem(root)
+        if problem:
+            self._show_failure(*problem)
+            return
         self.running = True
         self.done_files, self.failures = 0, []
         self.query_one("#load", Button).disabled = True
@@ -149,7 +166,10 @@ class LoadDocsScreen(Screen):
                     post(msg.IngestEnded(event.summary.to_json()))
                     return
         except Exception as error:
-            post(msg.IngestEnded(None, explain(error)))
+            title, fix = explain(error)
+            if "frontdesk " in fix:  # advice for the command line; here the path box is the way
+                fix = FOLDER_FIX
+            post(msg.IngestEnded(None, (title, fix)))
 
     def on_ingest_began(self, message: msg.IngestBegan) -> None:
         self.query_one("#progress", ProgressBar).update(total=message.total_files, progress=0)
@@ -174,11 +194,8 @@ class LoadDocsScreen(Screen):
         self.query_one("#load", Button).disabled = False
         summary_widget = self.query_one("#ingest-summary", Static)
         if message.summary is None:
-            title, fix = message.problem or ("The docs could not be loaded", "")
-            self.query_one("#progress-row").display = False  # nothing was loaded: no bar to show
-            summary_widget.update(Content.assemble((title, "$error bold"), "\n", fix))
+            self._show_failure(*(message.problem or ("The docs could not be loaded", "")))
             self.app.ingest_status = "docs: load failed"
-            self.post_message(msg.Failed(title, fix, "ingest"))
             return
         s = message.summary
         self.query_one("#progress-label", Static).update(Content(f"done · {s['chunks']} chunks in {s['seconds']:.1f} s"))
@@ -195,10 +212,15 @@ class LoadDocsScreen(Screen):
         self.app.ingest_status = ""
         self.app.refresh_store_info()
 
+    def _show_failure(self, title: str, fix: str) -> None:
+        self.query_one("#progress-row").display = False  # nothing was loaded: no bar to show
+        self.query_one("#ingest-summary", Static).update(Content.assemble((title, "$text-error bold"), "\n", fix))
+        self.post_message(msg.Failed(title, fix, "ingest"))
+
     def _show_problems(self) -> None:
         problems = self.query_one("#problems")
         problems.display = bool(self.failures)
         self.query_one("#problem-list", Static).update(Content.assemble(
-            (f"{len(self.failures)} file(s) skipped; fix them and load the folder again:\n", "$warning bold"),
-            *[part for file, reason in self.failures for part in (("✗ ", "$error"), (file, "bold"), f"  {reason}\n")],
+            (f"{len(self.failures)} file(s) skipped; fix them and load the folder again:\n", "$text-warning bold"),
+            *[part for file, reason in self.failures for part in (("✗ ", "$text-error"), (file, "bold"), f"  {reason}\n")],
         ))

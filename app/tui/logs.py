@@ -16,7 +16,8 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Select, Static
@@ -37,17 +38,23 @@ class Column:
     sort_key: Callable[[Any], Any]
     cell: Callable[[Any], str]
     numeric: bool = False
-    flex: float = 0.0  # share of the width left by the other columns (0: its natural width)
+    flex: float = 0.0  # share of the width left by the fixed columns (0: a fixed width, from its cells)
     min_width: int = 0
+    max_width: int = 0  # fixed columns: wider cells are clipped
+
+
+def _time(turn: Any, short: bool) -> str:
+    stamp = turn.created_at[:16].replace("T", " ")
+    return stamp[5:] if short else stamp  # MM-DD HH:MM on narrow screens: the year rarely matters
 
 
 COLUMNS = [
-    Column("time", "Time (UTC)", lambda t: t.created_at, lambda t: t.created_at[:16].replace("T", " ")),
-    Column("question", "Question", lambda t: t.question.lower(), lambda t: t.question, flex=0.55, min_width=24),
+    Column("time", "Time (UTC)", lambda t: t.created_at, lambda t: _time(t, False)),
+    Column("question", "Question", lambda t: t.question.lower(), lambda t: t.question, flex=0.6, min_width=16),
     Column("route", "Route", lambda t: t.route, lambda t: t.route),
     Column("outcome", "Outcome", lambda t: t.outcome, lambda t: t.outcome),
-    Column("reason", "Reason", lambda t: t.reason, lambda t: t.reason, flex=0.45, min_width=16),
-    Column("model", "Model", lambda t: t.model, lambda t: clip(t.model, 20)),
+    Column("reason", "Reason", lambda t: t.reason, lambda t: t.reason, flex=0.4, min_width=16),
+    Column("model", "Model", lambda t: t.model, lambda t: t.model, max_width=20),
     Column("tokens", "Tokens", lambda t: t.input_tokens + t.output_tokens, lambda t: f"{t.input_tokens}/{t.output_tokens}", True),
     Column("cost", "Cost", lambda t: t.cost_usd, lambda t: money(t.cost_usd), True),
     Column("counterfactual", "All-frontier", lambda t: t.counterfactual_cost_usd, lambda t: money(t.counterfactual_cost_usd), True),
@@ -55,16 +62,58 @@ COLUMNS = [
 ]
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 DESCENDING_FIRST = {"time", "tokens", "cost", "counterfactual", "latency"}
-FIXED_WIDTH = 100  # the other columns, their cell padding, margins and the scrollbar
+# Which columns give way first on a narrow terminal; the rest (time, question, route, outcome,
+# cost, all-frontier) always show. Enter on a row shows every field.
+DROP_ORDER = ["model", "tokens", "latency", "reason"]
+SHORT_TIME_BELOW = 120  # columns: below this the time column drops the year
+TABLE_CHROME = 3  # the table's side margins and its one-cell scrollbar
+CELL_PADDING = 2  # one space either side of every cell
+
+
+def column_label(column: Column, short_time: bool) -> str:
+    return "Time" if short_time and column.key == "time" else column.label
+
+
+def table_layout(total_width: int, turns: list, sort_column: str) -> tuple[list[tuple[Column, int]], bool]:
+    """The columns that fit `total_width` terminal columns, each with an explicit width, and
+    whether the time is shortened. Fixed columns are as wide as their widest cell or header;
+    question and reason share what is left."""
+    short_time = total_width < SHORT_TIME_BELOW
+    available = total_width - TABLE_CHROME
+
+    def natural(c: Column) -> int:
+        header = len(column_label(c, short_time)) + (2 if c.key == sort_column else 0)
+        cells = [len(_time(t, short_time)) if c.key == "time" else len(c.cell(t)) for t in turns]
+        width = max([header, *cells])
+        return min(width, c.max_width) if c.max_width else width
+
+    shown = list(COLUMNS)
+    fixed = {c.key: natural(c) for c in COLUMNS if not c.flex}
+
+    def needed() -> int:
+        return sum(fixed[c.key] if not c.flex else c.min_width for c in shown) + CELL_PADDING * len(shown)
+
+    for key in DROP_ORDER:
+        if needed() <= available:
+            break
+        shown = [c for c in shown if c.key != key]
+    spare = available - sum(fixed[c.key] for c in shown if not c.flex) - CELL_PADDING * len(shown)
+    flexible = [c for c in shown if c.flex]
+    share = sum(c.flex for c in flexible) or 1.0
+    widths = {c.key: max(c.min_width if spare >= c.min_width else 8, int(spare * c.flex / share)) for c in flexible}
+    return [(c, widths.get(c.key) or fixed[c.key]) for c in shown], short_time
 
 
 class LogsLoaded(Message):
-    def __init__(self, turns: list, summary: Any, daily: list, models: list[str]) -> None:
+    """`generation` names the load it answers: a result older than the latest request is dropped."""
+
+    def __init__(self, generation: int, turns: list, summary: Any, daily: list, models: list[str]) -> None:
         super().__init__()
-        self.turns, self.summary, self.daily, self.models = turns, summary, daily, models
+        self.generation, self.turns, self.summary, self.daily, self.models = generation, turns, summary, daily, models
 
 
 class LogsScreen(Screen):
+    PALETTE_NAME = "Logs"  # its keys are offered in the command palette as "Logs: …"
     BINDINGS = [
         Binding("d", "detail", "Detail", tooltip="All about the selected turn (or Enter)"),
         Binding("s", "sort_next", "Sort", tooltip="Sort by the next column (or click a header)"),
@@ -80,6 +129,10 @@ class LogsScreen(Screen):
         self.turns: list = []
         self.sort_column, self.sort_descending = "time", True
         self.models: list[str] = []
+        self.generation = 0  # of the latest load asked for (thread workers can't be cancelled)
+        self.columns_shown: list[tuple[Column, int]] = []  # the columns on screen and their widths
+        self.daily: list = []
+        self.all_frontier = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,12 +146,15 @@ class LogsScreen(Screen):
         yield DataTable(id="turns", cursor_type="row", zebra_stripes=True)
         from textual_plotext import PlotextPlot  # plotext is only needed once this screen is shown
 
-        yield PlotextPlot(id="chart")
+        with Vertical(id="chart-box"):
+            yield Static("", id="chart-legend")
+            yield PlotextPlot(id="chart")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "routing and cost"
         self.query_one("#turns", DataTable).focus()
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._draw_chart())
 
     def on_screen_resume(self) -> None:
         self.reload()  # new turns may have been answered since the screen was last shown
@@ -123,19 +179,22 @@ class LogsScreen(Screen):
         return TurnFilter(route=value("route"), model=value("model"), text=text, **dates)
 
     def reload(self) -> None:
-        self._load(self.app, self.current_filter())
+        self.generation += 1
+        self._load(self.app, self.current_filter(), self.generation)
 
     @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
-    def _load(self, app: Any, where: Any) -> None:
+    def _load(self, app: Any, where: Any, generation: int) -> None:
         try:
             ledger = app.services.ledger
             turns = ledger.turns(where, limit=ROW_LIMIT)
             models = sorted({t.model for t in ledger.turns(limit=5000) if t.model})
-            self.post_message(LogsLoaded(turns, ledger.summary(where), ledger.daily(where), models))
+            self.post_message(LogsLoaded(generation, turns, ledger.summary(where), ledger.daily(where), models))
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="logs"))
 
     def on_logs_loaded(self, message: LogsLoaded) -> None:
+        if message.generation != self.generation:
+            return  # a filter changed while this load ran: a newer one is on its way
         self.turns = message.turns
         if message.models != self.models:
             self.models = message.models
@@ -146,7 +205,8 @@ class LogsScreen(Screen):
                 model_select.value = chosen
         self.query_one("#totals", Static).update(summary_line(message.summary))
         self._fill_table()
-        self._draw_chart(message.daily, message.summary.counterfactual_usd)
+        self.daily, self.all_frontier = message.daily, message.summary.counterfactual_usd
+        self._draw_chart()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.reload()
@@ -163,21 +223,22 @@ class LogsScreen(Screen):
         table = self.query_one("#turns", DataTable)
         column = COLUMN_BY_KEY[self.sort_column]
         self.turns.sort(key=column.sort_key, reverse=self.sort_descending)
-        # Question and reason share whatever width the terminal has beyond the other columns.
-        spare = max(0, self.app.size.width - FIXED_WIDTH)
-        widths = {c.key: max(c.min_width, int(spare * c.flex)) for c in COLUMNS if c.flex}
-        self._filled_width = self.app.size.width
+        self._filled_width = width = self.app.size.width
+        self.columns_shown, short_time = table_layout(width, self.turns, self.sort_column)
+        row = table.cursor_row
         table.clear(columns=True)
         arrow = " ▼" if self.sort_descending else " ▲"
-        for c in COLUMNS:
-            table.add_column(c.label + (arrow if c.key == self.sort_column else ""), key=c.key)
+        for c, column_width in self.columns_shown:
+            table.add_column(column_label(c, short_time) + (arrow if c.key == self.sort_column else ""), key=c.key, width=column_width)
         for turn in self.turns:
-            cells = [clip(c.cell(turn), widths[c.key]) if c.key in widths else c.cell(turn) for c in COLUMNS]
-            table.add_row(*[Text(text, justify="right" if c.numeric else "left") for c, text in zip(COLUMNS, cells)],
+            cells = [(c, clip(_time(turn, short_time) if c.key == "time" else c.cell(turn), w)) for c, w in self.columns_shown]
+            table.add_row(*[Text(text, justify="right" if c.numeric else "left", no_wrap=True) for c, text in cells],
                           key=str(turn.id))
+        if self.turns:
+            table.move_cursor(row=min(max(row, 0), len(self.turns) - 1))
 
     def on_resize(self) -> None:
-        if self.turns and getattr(self, "_filled_width", None) != self.app.size.width:
+        if getattr(self, "_filled_width", None) != self.app.size.width and self.is_mounted:
             self._fill_table()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -220,36 +281,56 @@ class LogsScreen(Screen):
 
     # --- chart -----------------------------------------------------------------------------
 
-    def _draw_chart(self, daily: list[tuple[str, float, float]], all_frontier: float) -> None:
+    def _draw_chart(self) -> None:
+        """Bars in the theme's text colours (readable on dark and light), with a legend of our
+        own: plotext's legend marker for a bar series can come out blank."""
+        from textual.color import Color
+
         plot = self.query_one("#chart")
         plt = plot.plt
         plt.clear_figure()
-        if daily:
-            days = [day[5:] for day, _, _ in daily]  # MM-DD: the year rarely matters on screen
-            spend = [s or 0.0 for _, s, _ in daily]
-            saved = [max((c or 0.0) - (s or 0.0), 0.0) for _, s, c in daily]
-            plt.multiple_bar(days, [spend, saved], labels=["spend", "saved vs all-frontier"])
-            plt.title(f"USD per day · all-frontier would have cost {money(all_frontier)}")
+        variables = self.app.theme_variables
+        spend_colour, saved_colour = (Color.parse(variables[name]).rgb for name in ("text-warning", "text-success"))
+        if self.daily:
+            days = [day[5:] for day, _, _ in self.daily]  # MM-DD: the year rarely matters on screen
+            spend = [s or 0.0 for _, s, _ in self.daily]
+            saved = [max((c or 0.0) - (s or 0.0), 0.0) for _, s, c in self.daily]
+            plt.multiple_bar(days, [spend, saved], color=[spend_colour, saved_colour])
+            plt.title(f"USD per day · all-frontier would have cost {money(self.all_frontier)}")
         else:
             plt.title("No turns match: nothing to chart")
+        self.query_one("#chart-legend", Static).update(Content.assemble(
+            ("██", "$text-warning"), " spend   ", ("██", "$text-success"), " saved vs all-frontier") if self.daily else "")
         plot.refresh()
 
     def action_toggle_chart(self) -> None:
-        chart = self.query_one("#chart")
+        chart = self.query_one("#chart-box")
         chart.display = not chart.display
 
     # --- export ----------------------------------------------------------------------------
 
-    def action_export(self) -> None:
-        self.app.push_screen(ExportScreen("frontdesk-turns.csv", len(self.turns)), self._export_to)
+    def export_folder(self) -> Path:
+        return Path(self.app.settings.home) / "exports"
+
+    def action_export(self, path: str = "", problem: str = "") -> None:
+        default = str(self.export_folder() / "frontdesk-turns.csv")
+        self.app.push_screen(ExportScreen(path or default, self.export_folder(), len(self.turns), problem), self._export_to)
 
     def _export_to(self, typed: str | None) -> None:
         if not typed:
             return
+        folder = self.export_folder()
         path = Path(typed).expanduser()
-        path = path if path.is_absolute() else Path.cwd() / path
+        path = path if path.is_absolute() else folder / path
         try:
+            if path.parent == folder:  # the exports folder is ours to create; any other must exist
+                folder.mkdir(parents=True, exist_ok=True)
             count = export_turns(self.app.services.ledger, self.current_filter(), path)
+        except OSError:
+            problem = f"Cannot write {path}: folder doesn't exist or isn't writable; choose another path."
+            self.notify(problem, title="Export failed", severity="error", timeout=10, markup=False)
+            self.action_export(typed, problem)  # the dialog again, with what was typed
+            return
         except Exception as error:
             title, fix = explain(error)
             self.notify(fix, title=f"Export failed: {title}", severity="error", timeout=10, markup=False)
@@ -262,7 +343,6 @@ def export_turns(ledger: Any, where: Any, path: Path) -> int:
     from app.core.ledger import export_rows
 
     turns = ledger.turns(where)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         data = {"summary": ledger.summary(where).to_json(), "turns": [t.to_json() for t in turns]}
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")

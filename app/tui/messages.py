@@ -65,15 +65,19 @@ class TokenArrived(AnswerMessage):
 
 
 class DraftWithdrawn(AnswerMessage):
-    def __init__(self, view: Any, reason: str) -> None:
+    """`streamed` is False when the model failed before its first token: nothing to take back."""
+
+    def __init__(self, view: Any, reason: str, streamed: bool = True) -> None:
         super().__init__(view)
-        self.reason = reason
+        self.reason, self.streamed = reason, streamed
 
 
 class NoticeShown(AnswerMessage):
-    def __init__(self, view: Any, text: str) -> None:
+    """`kind` is the core Notice's: frontier-unavailable, frontier-failed, local-only, extractive, info."""
+
+    def __init__(self, view: Any, text: str, kind: str = "info") -> None:
         super().__init__(view)
-        self.text = text
+        self.text, self.kind = text, kind
 
 
 class AnswerFinished(AnswerMessage):

@@ -9,7 +9,14 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.tui.format import answer_content, source_label, turn_meta
+from app.tui.facts import Facts
+from app.tui.markdown_text import MarkdownText
+
+from app.tui.format import note_key, source_label, turn_meta, turn_notes, withdrawal_note
+
+
+# Notes that the recorded turn says again (turn_notes); any other kind of note is kept as it was.
+REBUILT_FROM_TURN = {"frontier-unavailable", "frontier-failed", "local-only", "extractive", "withdrawn", "turn"}
 
 
 class SourceList(OptionList):
@@ -39,15 +46,19 @@ class TurnView(Vertical):
         self.turn = turn
         self.progress = progress
         self.draft = ""
-        self.notes: list[tuple[str, str]] = []  # (text, style)
+        self.draft_kind = ""  # "local" or "frontier" while a draft streams
+        # (text, style, kind): kind is the core Notice's kind, "withdrawn", or "tui" for the app's own
+        self.notes: list[tuple[str, str, str]] = [(*n, "turn") for n in turn_notes(turn)] if turn is not None else []
+        self.frontier_notice: tuple[str, str] | None = None  # (kind, text) when Claude was unavailable or failed
         self.token_updates = 0  # how many streamed tokens reached the screen (tests read it)
         self._composed = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(("You ", "bold $accent"), self.question), classes="question")
+        yield Static(Content.assemble(("You ", "bold $text-accent"), self.question), classes="question")
         yield Static("", classes="progress")
-        yield Static("", classes="answer")
-        yield Static("", classes="notes")
+        yield Static("", classes="answer")  # the streaming draft (dim), or a stopped one
+        yield MarkdownText(classes="final")  # the checked answer, Markdown rendered
+        yield Facts(gap=1, classes="notes")  # bulleted: a wrapped note stays under its text
         yield Static("", classes="meta")
         yield SourceList(classes="sources")
 
@@ -69,7 +80,7 @@ class TurnView(Vertical):
         self._draw_progress()
 
     def begin_draft(self, model: str, kind: str) -> None:
-        self.draft = ""
+        self.draft, self.draft_kind = "", kind
         where = "Claude" if kind == "frontier" else "local model"
         self.show_progress(f"Drafting with the {where} {model}… (Esc stops)")
 
@@ -78,26 +89,41 @@ class TurnView(Vertical):
         self.token_updates += 1
         self._draw_answer()
 
-    def withdraw_draft(self, reason: str) -> None:
+    def withdraw_draft(self, reason: str, streamed: bool = True) -> None:
+        """Take the streamed draft back. A model that failed before its first token left no
+        draft: then only the placeholder goes, and the reason arrives as a notice."""
+        had_draft = bool(self.draft.strip())
         self.draft = ""
         self._draw_answer()
-        self.add_note(f"Draft withdrawn: {reason}", "$warning")
+        if streamed and had_draft:
+            self.add_note(withdrawal_note(reason), "$text-warning", "withdrawn")
 
-    def add_note(self, text: str, style: str = "$text-muted") -> None:
-        self.notes.append((text, style))
+    def add_note(self, text: str, style: str = "$text-muted", kind: str = "info") -> None:
+        """A note under the answer; one that says what an earlier note said is not repeated."""
+        if any(note_key(text) == note_key(shown) for shown, _, _ in self.notes):
+            return
+        self.notes.append((text, style, kind))
         self._draw_notes()
 
     def finish(self, turn: Any | None) -> None:
-        """Show the turn as recorded (its answer may differ from the streamed draft)."""
+        """Show the turn as recorded (its answer may differ from the streamed draft).
+
+        The notes are rebuilt from the recorded turn, so a live answer reads exactly like the
+        same turn reopened from the ledger; only the app's own notes (and notices of a kind
+        the ledger row can't express) are kept from the live run.
+        """
         self.progress = ""
         self._draw_progress()
         if turn is None:  # the worker itself failed; the notification says why
-            self.add_note("No answer: see the notification for what went wrong.", "$error")
+            self.add_note("No answer: see the notification for what went wrong.", "$text-error", "tui")
             return
         self.turn = turn
-        if turn.error and not any(turn.error in text for text, _ in self.notes):
-            self.notes.append((turn.error, "$error" if turn.outcome == "failed" else "$warning"))
-            self._draw_notes()
+        kept = [n for n in self.notes if n[2] not in REBUILT_FROM_TURN]
+        self.notes = []
+        for text, style, kind in [*kept, *((*n, "turn") for n in turn_notes(turn))]:
+            if not any(note_key(text) == note_key(shown) for shown, _, _ in self.notes):
+                self.notes.append((text, style, kind))
+        self._draw_notes()
         self._draw_answer()
         self._draw_turn()
 
@@ -113,13 +139,16 @@ class TurnView(Vertical):
         if not self._composed:
             return
         answer = self.query_one(".answer", Static)
+        final = self.query_one(".final", MarkdownText)
+        final.display = False
         if self.turn is not None and self.turn.outcome == "stopped":
             # What streamed before the stop is an unchecked partial draft: it stays dim.
-            answer.update(Content.assemble((self.turn.answer, "dim"), ("  [stopped]", "$warning")))
+            answer.update(Content.assemble((self.turn.answer, "dim"), ("  [stopped]", "$text-warning bold")))
             answer.display = bool(self.turn.answer)
         elif self.turn is not None:
-            answer.update(answer_content(self.turn.answer))
-            answer.display = bool(self.turn.answer)
+            answer.display = False
+            final.set_text(self.turn.answer)
+            final.display = bool(self.turn.answer)
         else:
             # Dim: a draft is not an answer until the grounding check has passed.
             answer.update(Content.styled(self.draft, "dim"))
@@ -127,8 +156,8 @@ class TurnView(Vertical):
 
     def _draw_notes(self) -> None:
         if self._composed:
-            notes = self.query_one(".notes", Static)
-            notes.update(Content("\n").join(Content.styled("• " + text, style) for text, style in self.notes))
+            notes = self.query_one(".notes", Facts)
+            notes.set_rows(("•", Content.styled(text, style)) for text, style, _ in self.notes)
             notes.display = bool(self.notes)
 
     def _draw_turn(self) -> None:

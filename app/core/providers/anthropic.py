@@ -23,6 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from app.core.errors import ProviderError
+from app.core.secrets import scrub
 from app.core.providers.base import Prompt, Usage
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class AnthropicProvider:
 
     def _get_client(self) -> "Anthropic":
         if self._api_key is None:
-            raise ProviderError(NO_KEY_TITLE, NO_KEY_FIX, retryable=False)
+            raise ProviderError(NO_KEY_TITLE, NO_KEY_FIX, retryable=False, sent=False)
         with self._lock:
             if self._client is None:
                 import anthropic
@@ -163,10 +164,10 @@ class AnthropicProvider:
         return url.rstrip("/")
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return scrub(text, self._api_key)
 
-    def _error(self, title: str, fix: str, retryable: bool) -> ProviderError:
-        return ProviderError(self._scrub(title), self._scrub(fix), retryable=retryable)
+    def _error(self, title: str, fix: str, retryable: bool, sent: bool = True) -> ProviderError:
+        return ProviderError(self._scrub(title), self._scrub(fix), retryable=retryable, sent=sent)
 
     def _translate(self, error: BaseException) -> ProviderError:
         import anthropic
@@ -184,6 +185,7 @@ class AnthropicProvider:
                 "Check your internet connection and proxy, and frontier.base_url if you set it. "
                 "Questions are answered from your docs meanwhile.",
                 retryable=True,
+                sent=not _never_connected(error),
             )
         if isinstance(error, transport):  # the SDK does not wrap failures in the middle of a stream
             return self._error(
@@ -286,6 +288,19 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
         timeouts.append(module.TimeoutException)
         transport.append(module.TransportError)
     return tuple(timeouts), tuple(transport)
+
+
+def _never_connected(error: BaseException) -> bool:
+    """True when the request cannot have left: the connection was refused or the name didn't resolve."""
+    import socket
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _root_cause(error: BaseException) -> str:

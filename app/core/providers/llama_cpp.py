@@ -309,6 +309,9 @@ class LlamaCppProvider:
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         """Prompt tokens exactly as create_chat_completion will feed them to the model."""
+        # special=True, as llama-cpp-python does, so the template's <|im_start|> markers are
+        # single tokens. That is safe only because prompts.build_prompt defuses control-token
+        # text in passages and questions; Prompt text built elsewhere must do the same.
         text, added_special = self.render(messages)
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=not added_special, special=True))
 
