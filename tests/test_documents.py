@@ -111,13 +111,15 @@ def test_html_keeps_the_article_and_drops_scripts_navigation_and_footer():
 <style>.x{color:red}</style><script>var tracking = 1;</script></head>
 <body><nav><a href="/">Home</a><a href="/pricing">Pricing menu</a></nav>
 <main><h1>Reset your password</h1><p>Open <b>Settings</b> and choose Reset.</p>
+<p>Secrets start with <code>whsec_</code>. Keys (<code>qs_live_</code>) never match.</p>
 <h2>If the email never arrives</h2><ul><li>Check spam.</li><li>Wait 5 minutes.</li></ul>
 <div style="display:none">hidden injected text</div></main>
 <footer>We use cookies.</footer></body></html>""")
     assert "# Reset your password" in doc.text
     assert "## If the email never arrives" in doc.text
-    assert "Open Settings and choose Reset." in doc.text
+    assert "Open Settings and choose Reset." in doc.text  # no "Settings ." from the inline tag
     assert "- Check spam." in doc.text
+    assert "Secrets start with `whsec_`. Keys (`qs_live_`) never match." in doc.text  # inline code keeps its marks
     for noise in ("tracking", "color:red", "Pricing menu", "cookies", "hidden injected text"):
         assert noise not in doc.text
 

@@ -161,6 +161,9 @@ _NOISE_TAGS = ["script", "style", "noscript", "template", "nav", "header", "foot
 _BLOCK_TAGS = {"p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption"}
 
 
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)\]])|(?<=[(\[])\s+")
+
+
 def _load_html(text: str) -> Document:
     from bs4 import BeautifulSoup
 
@@ -173,6 +176,9 @@ def _load_html(text: str) -> Document:
     for tag in soup.find_all(style=re.compile(r"display\s*:\s*none", re.I)):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
+    for code in root.find_all("code"):
+        if not code.find_parent("pre"):  # inline code keeps its Markdown marks, as in .md docs
+            code.replace_with(f"`{code.get_text()}`")
     lines: list[str] = []
     for element in root.find_all(re.compile(r"^(h[1-6]|p|li|pre|blockquote|td|th|dt|dd|figcaption)$")):
         if element.name in _BLOCK_TAGS and element.find_parent(list(_BLOCK_TAGS - {"td", "th"})):
@@ -180,7 +186,8 @@ def _load_html(text: str) -> Document:
         if element.name == "pre":
             lines.append("```\n" + element.get_text().strip("\n") + "\n```")
             continue
-        content = " ".join(element.get_text(" ", strip=True).split())
+        # Inline tags are joined with spaces ("<b>Save</b>." reads "Save ."): close them up again.
+        content = _SPACE_BEFORE_PUNCTUATION.sub(lambda m: m.group(1) or "", " ".join(element.get_text(" ", strip=True).split()))
         if not content:
             continue
         if element.name.startswith("h"):

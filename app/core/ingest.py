@@ -31,7 +31,7 @@ FLUSH_CHUNKS = 1024
 # Part of every file's recorded hash. Bump it when loaders or chunking change what a file
 # turns into: the next ingest then re-reads every file once (reusing the vectors of chunk
 # texts that didn't change) instead of keeping chunks the current code would not make.
-PARSER_VERSION = b"frontdesk-parser-2\n"
+PARSER_VERSION = b"frontdesk-parser-3\n"
 
 
 @dataclass(frozen=True)

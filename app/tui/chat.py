@@ -193,8 +193,9 @@ class ChatScreen(Screen):
         self._answer_next()
 
     def _scroll_to_end(self) -> None:
-        conversation = self.query_one("#conversation", VerticalScroll)
-        conversation.call_after_refresh(conversation.scroll_end, animate=False)
+        # Anchored, the conversation follows content that is still being laid out (an
+        # answer's notes and sources arrive after it), until the user scrolls up to read.
+        self.query_one("#conversation", VerticalScroll).anchor()
 
     # --- actions ---------------------------------------------------------------------------
 
