@@ -106,18 +106,23 @@ def test_logs_screen(snap_compare, snapshot_dirs):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_turn_detail_screen(snap_compare, snapshot_dirs):
+async def _open_turn_detail(pilot) -> None:
+    """F4, the Team-plan turn, then its detail screen."""
     from app.tui.turn_detail import TurnDetailScreen
 
+    await pilot.press("f4")
+    logs = pilot.app.screen
+    await _until(pilot, lambda: logs.query_one("#turns").row_count == 5)
+    row = [t.question for t in logs.turns].index("How much is the Team plan per seat?")
+    logs.query_one("#turns").move_cursor(row=row)
+    await pilot.press("d")
+    await _until(pilot, lambda: isinstance(pilot.app.screen, TurnDetailScreen))
+    await _steady(pilot)
+
+
+def test_turn_detail_screen(snap_compare, snapshot_dirs):
     async def run_before(pilot):
-        await pilot.press("f4")
-        logs = pilot.app.screen
-        await _until(pilot, lambda: logs.query_one("#turns").row_count == 5)
-        row = [t.question for t in logs.turns].index("How much is the Team plan per seat?")
-        logs.query_one("#turns").move_cursor(row=row)
-        await pilot.press("d")
-        await _until(pilot, lambda: isinstance(pilot.app.screen, TurnDetailScreen))
-        await _steady(pilot)
+        await _open_turn_detail(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -172,18 +177,9 @@ def test_logs_screen_light(snap_compare, snapshot_dirs):
 
 
 def test_turn_detail_screen_light(snap_compare, snapshot_dirs):
-    from app.tui.turn_detail import TurnDetailScreen
-
     async def run_before(pilot):
         await _light(pilot)
-        await pilot.press("f4")
-        logs = pilot.app.screen
-        await _until(pilot, lambda: logs.query_one("#turns").row_count == 5)
-        row = [t.question for t in logs.turns].index("How much is the Team plan per seat?")
-        logs.query_one("#turns").move_cursor(row=row)
-        await pilot.press("d")
-        await _until(pilot, lambda: isinstance(pilot.app.screen, TurnDetailScreen))
-        await _steady(pilot)
+        await _open_turn_detail(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
