@@ -33,6 +33,14 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 240.0,
         await pilot.pause(0.1)
 
 
+async def open_logs(pilot):
+    """F4, once the five seeded turns are in the table; returns the logs screen."""
+    await pilot.press("f4")
+    logs = pilot.app.screen
+    await wait_for(pilot, lambda: logs.query_one("#turns").row_count == 5, 30, "the turns")
+    return logs
+
+
 def notifications(app) -> str:
     return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
 
@@ -251,10 +259,8 @@ async def test_logs_filter_sort_and_export(home):
     seed_turns(home)
     app = FrontdeskApp(load_settings(), load_models=False)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f4")
-        logs = app.screen
+        logs = await open_logs(pilot)
         table = logs.query_one("#turns")
-        await wait_for(pilot, lambda: table.row_count == 5, 30, "the turns")
         assert "5 turns" in str(logs.query_one("#totals").render())
 
         logs.query_one("#route").value = "frontier"
@@ -475,10 +481,8 @@ async def test_logs_fit_80_columns_and_ignore_stale_loads(home):
     seed_turns(home)
     app = FrontdeskApp(load_settings(), load_models=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f4")
-        logs = app.screen
+        logs = await open_logs(pilot)
         table = logs.query_one("#turns")
-        await wait_for(pilot, lambda: table.row_count == 5, 30, "the turns")
         shown = [c.key for c, _ in logs.columns_shown]
         assert shown == ["time", "question", "route", "outcome", "cost", "counterfactual"]
         assert sum(w + 2 for _, w in logs.columns_shown) <= 80 - 3
@@ -507,9 +511,7 @@ async def test_palette_offers_the_active_screens_keys(home):
     seed_turns(home)
     app = FrontdeskApp(load_settings(), load_models=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f4")
-        logs = app.screen
-        await wait_for(pilot, lambda: logs.query_one("#turns").row_count == 5, 30, "the turns")
+        logs = await open_logs(pilot)
         commands = {c.title: c for c in app.get_system_commands(logs)}
         assert {"Logs: Sort", "Logs: Reverse", "Logs: Chart", "Logs: Detail", "Logs: Search"} <= set(commands)
         commands["Logs: Chart"].callback()

@@ -86,21 +86,30 @@ def test_chat_with_an_answer(snap_compare, snapshot_dirs):
     assert snap_compare(FrontdeskApp(_settings(snapshot_dirs["home"])), terminal_size=SIZE, run_before=run_before)
 
 
+async def _open_load_docs(pilot) -> None:
+    await pilot.press("f3")
+    await pilot.pause(0.3)  # the folder tree fills in from a worker
+    await _steady(pilot)
+
+
 def test_load_docs_screen(snap_compare, snapshot_dirs):
     async def run_before(pilot):
-        await pilot.press("f3")
-        await pilot.pause(0.3)  # the folder tree fills in from a worker
-        await _steady(pilot)
+        await _open_load_docs(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+async def _open_logs(pilot) -> None:
+    """F4, once the five seeded turns are in the table."""
+    await pilot.press("f4")
+    await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
+    await _steady(pilot)
+
+
 def test_logs_screen(snap_compare, snapshot_dirs):
     async def run_before(pilot):
-        await pilot.press("f4")
-        await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
-        await _steady(pilot)
+        await _open_logs(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -168,9 +177,7 @@ def test_chat_with_an_answer_light(snap_compare, snapshot_dirs):
 def test_logs_screen_light(snap_compare, snapshot_dirs):
     async def run_before(pilot):
         await _light(pilot)
-        await pilot.press("f4")
-        await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
-        await _steady(pilot)
+        await _open_logs(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -188,9 +195,7 @@ def test_turn_detail_screen_light(snap_compare, snapshot_dirs):
 def test_load_docs_screen_light(snap_compare, snapshot_dirs):
     async def run_before(pilot):
         await _light(pilot)
-        await pilot.press("f3")
-        await pilot.pause(0.3)
-        await _steady(pilot)
+        await _open_load_docs(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -198,9 +203,7 @@ def test_load_docs_screen_light(snap_compare, snapshot_dirs):
 
 def test_logs_screen_wide(snap_compare, snapshot_dirs):
     async def run_before(pilot):
-        await pilot.press("f4")
-        await _until(pilot, lambda: pilot.app.screen.query_one("#turns").row_count == 5)
-        await _steady(pilot)
+        await _open_logs(pilot)
 
     app = FrontdeskApp(_settings(snapshot_dirs["home"]), load_models=False)
     assert snap_compare(app, terminal_size=(200, 40), run_before=run_before)

@@ -23,7 +23,7 @@ from typing import Generator, Iterator, Union
 from app.core.egress import is_local_only, redact
 from app.core.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
-from app.core.extractive import extractive_answer
+from app.core.extractive import extractive_answer, opens_mid_procedure
 from app.core.injection import quarantine
 from app.core.grounding import GroundingResult, check_grounding, cited_ids, mark_unsupported
 from app.core.ledger import Ledger, Turn
@@ -173,13 +173,14 @@ class _Run:
         turn = self.turn
         if not turn.question:
             raise FrontdeskError("Empty question", "Type a question first.")
-        if self.a.store.count() == 0:
-            raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
-                                 "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
         # Full-width and other compatibility forms ("ｒｅｓｅｔ") read as the words they are.
         query = unicodedata.normalize("NFKC", turn.question)
         vector = self.a.embedder.embed([query])
-        passages, held = quarantine(self.a.store.query(vector, k)[0])
+        found = self.a.store.query(vector, k)[0]
+        if not found and self.a.store.count() == 0:  # counted only when nothing came back
+            raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
+                                 "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
+        passages, held = quarantine(found)
         for passage, why in held:
             turn.actions.append(f"quarantined passage {passage.id} of {passage.file}: it {why}")
         turn.retrieval_ms = self._ms()
@@ -277,8 +278,7 @@ class _Run:
     def _with_procedure_start(self, passage: Passage) -> Passage:
         """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
         previous chunk of its file, so a quoted answer can start at step 1."""
-        first = re.match(r"\s*(\d{1,3})[.)]\s", passage.text)
-        if not first or first.group(1) == "1":
+        if not opens_mid_procedure(passage.text):
             return passage
         previous = self.a.store.preceding(passage)
         if previous is None or previous.heading != passage.heading:

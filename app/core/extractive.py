@@ -227,6 +227,12 @@ def numbered_steps(text: str) -> dict[int, tuple[int, str]]:
     return steps
 
 
+def opens_mid_procedure(text: str) -> bool:
+    """True when the text starts at a numbered step other than the first ("4. Click …")."""
+    first = _STEP.match(text.lstrip("\n"))
+    return bool(first) and first.group(1) != "1"
+
+
 def _with_whole_procedures(chosen: list[int], candidates: list[tuple[int, int, str]],
                            steps: list[dict[int, tuple[int, str]]]) -> list[int]:
     """When the best quoted step belongs to a numbered procedure, quote that procedure's steps
@@ -263,7 +269,7 @@ def table_rows(text: str) -> dict[int, list[str] | None]:
             continue
         if _TABLE_RULE.match(body):
             if previous:
-                header = _cells(previous[1])
+                header = table_cells(previous[1])
                 rows[previous[0]] = None
             continue
         cells_start = line_start + len(line) - len(line.lstrip(" \t|"))
@@ -274,13 +280,13 @@ def table_rows(text: str) -> dict[int, list[str] | None]:
 
 def labelled_row(header: list[str], row: str) -> str:
     """"Business | $24 per seat" under "Plan | Monthly billing" -> "Plan: Business; Monthly billing: $24 per seat"."""
-    cells = _cells(row)
+    cells = table_cells(row)
     if len(header) != len(cells):
         return " | ".join(cells)
     return "; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header, cells) if cell)
 
 
-def _cells(row: str) -> list[str]:
+def table_cells(row: str) -> list[str]:
     return [" ".join(cell.split()) for cell in row.strip().strip("|").split("|")]
 
 

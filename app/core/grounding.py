@@ -19,7 +19,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-from app.core.extractive import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.extractive import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, table_cells,
+                                 table_rows, word_count)
 
 if TYPE_CHECKING:
     from app.core.embeddings import Embedder
@@ -95,7 +96,6 @@ _FREE_WORD = re.compile(r"(?<![\w-])free(?![\w-])(?!\s+(?:plan|tier)\b)|(?i:free
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2014\u2013]|\s-\s|\b(?:and|or|but|while|whereas|versus|vs|compared|then)\b")
 _RESPECTIVELY = re.compile(r"\brespectively\b", re.I)
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$", re.M)
-_TABLE_RULE_LINE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _PLAN_COLUMN = re.compile(r"\b(?:plan|tier|edition|package)s?\b", re.I)
 _PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{_NUM})\s?(?:%|percent\b|per\s?cent\b)")
 _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer forms win
@@ -313,22 +313,13 @@ def plan_names(passages: list[Passage]) -> set[str]:
     for passage in passages:
         for text in (passage.heading, passage.text):
             names |= {m.group("name") for m in _PLAN.finditer(text) if m.group("name") not in _NOT_PLANS}
-        header: str | None = None
-        previous = ""
-        for line in passage.text.splitlines():
-            line = line.strip()
-            if not line.startswith("|"):
-                header, previous = None, ""
+        for start, header in table_rows(passage.text).items():
+            if not header or not _PLAN_COLUMN.search(header[0]):
                 continue
-            if _TABLE_RULE_LINE.match(line):
-                header = previous
-                continue
-            previous = line
-            cells = [cell.strip(" *_`") for cell in line.strip("|").split("|")]
-            first_header = header.strip("|").split("|")[0] if header else ""
-            if header and _PLAN_COLUMN.search(first_header) and re.fullmatch(r"[A-Z][A-Za-z0-9+]{1,20}", cells[0]) \
-                    and cells[0] not in _NOT_PLANS:
-                names.add(cells[0])
+            end = passage.text.find("\n", start)
+            first = table_cells(passage.text[start:end if end >= 0 else None])[0].strip(" *_`")
+            if re.fullmatch(r"[A-Z][A-Za-z0-9+]{1,20}", first) and first not in _NOT_PLANS:
+                names.add(first)
     return names
 
 

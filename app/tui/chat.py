@@ -138,9 +138,9 @@ class ChatScreen(Screen):
                 elif isinstance(event, core.Drafting):
                     post(msg.DraftStarted(view, event.model, event.kind))
                 elif isinstance(event, core.DraftWithdrawn):
-                    post(msg.DraftWithdrawn(view, event.reason, getattr(event, "streamed", True)))
+                    post(msg.DraftWithdrawn(view, event.reason, event.streamed))
                 elif isinstance(event, core.Notice):
-                    post(msg.NoticeShown(view, event.text, getattr(event, "kind", "info")))
+                    post(msg.NoticeShown(view, event.text, event.kind))
                 elif isinstance(event, core.Answered):
                     post(msg.AnswerFinished(view, event.turn))
                     return

@@ -10,9 +10,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.tui.facts import Facts
-from app.tui.markdown_text import MarkdownText
-
 from app.tui.format import note_key, source_label, turn_meta, turn_notes, withdrawal_note
+from app.tui.markdown_text import MarkdownText
 
 
 # Notes that the recorded turn says again (turn_notes); any other kind of note is kept as it was.
@@ -100,10 +99,14 @@ class TurnView(Vertical):
 
     def add_note(self, text: str, style: str = "$text-muted", kind: str = "info") -> None:
         """A note under the answer; one that says what an earlier note said is not repeated."""
+        if self._keep_note(text, style, kind):
+            self._draw_notes()
+
+    def _keep_note(self, text: str, style: str, kind: str) -> bool:
         if any(note_key(text) == note_key(shown) for shown, _, _ in self.notes):
-            return
+            return False
         self.notes.append((text, style, kind))
-        self._draw_notes()
+        return True
 
     def finish(self, turn: Any | None) -> None:
         """Show the turn as recorded (its answer may differ from the streamed draft).
@@ -121,8 +124,7 @@ class TurnView(Vertical):
         kept = [n for n in self.notes if n[2] not in REBUILT_FROM_TURN]
         self.notes = []
         for text, style, kind in [*kept, *((*n, "turn") for n in turn_notes(turn))]:
-            if not any(note_key(text) == note_key(shown) for shown, _, _ in self.notes):
-                self.notes.append((text, style, kind))
+            self._keep_note(text, style, kind)
         self._draw_notes()
         self._draw_answer()
         self._draw_turn()
