@@ -4,7 +4,8 @@ Two checks. The fact check (regex, no model) requires every price, number, perce
 date, URL, email, endpoint, code identifier and plan name in the answer to appear, after
 normalisation, in the passages the answer cites for it, and every citation (`[n]`, `[^n]`,
 `【n】`) to name a passage that was given. Prices are held to more than their amount: the
-period they are per, the plan their sentence names, and "free" as a $0 price for a plan.
+period they are per, the plan their sentence names, and "free" as a $0 price for a plan
+(how prices are read and bound lives in `price_claims`).
 The sentence check (optional, needs the embedder) requires each claim sentence to be close
 to some passage sentence. Passages may be hostile: only their text counts as evidence, and
 nothing here follows an instruction found in them. `mark_unsupported` turns a failed check
@@ -12,15 +13,14 @@ into text that shows every unsupported span as unverified, in place.
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-from app.core.extractive import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, table_cells,
-                                 table_rows, word_count)
+from app.core.extractive import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.price_claims import (FREE_CLAIM, NOT_PLANS, NUM, PLAN, PRICE_PATTERNS, PriceEvidence, bound_plans, number_key,
+                                   periods_after, plan_names, price_key, singular)
 
 if TYPE_CHECKING:
     from app.core.embeddings import Embedder
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 SENTENCE_SUPPORT_THRESHOLD = 0.76
 MIN_CLAIM_WORDS = 4
 
-_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
-_AMOUNT = rf"(?:{_NUM}|\.\d+)"  # after a currency sign "$.50" is unambiguous
-_MULT = r"(?P<mult>[kK]|M)?(?![A-Za-z0-9])"
 _MONTH = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
 _UNIT_WORD = r"[A-Za-z]+"
@@ -55,49 +52,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 _URL = re.compile(r"\bhttps?://[^\s<>()\[\]\"'`|]+|(?<![\w@.-])(?:www\.)?(?:[a-z0-9-]+\.)+"
                   r"(?:com|org|net|io|dev|app|ai|co|example|test|cloud|sh)\b(?:/[^\s<>()\[\]\"'`|]*)?", re.I)
 _ENDPOINT = re.compile(rf"(?:\b(?P<method>{_METHOD})[\s`*|]+)?(?P<path>{_PATH})")
-_CODES = r"USD|EUR|GBP|CAD|AUD|NZD|CHF|JPY|INR"
-_CURRENCY_WORDS = r"(?:US\s+)?dollars?|euros?|pounds?|bucks|cents?"
-_NUMBER_WORDS = {word: value for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen".split())}
-_NUMBER_WORDS.update({word: 10 * value for value, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)})
-_SCALE_WORDS = {"hundred": 100, "thousand": 1000, "million": 1000000}
-_NUMBER_WORD = "(?:" + "|".join(sorted([*_NUMBER_WORDS, *_SCALE_WORDS], key=len, reverse=True)) + ")(?![a-z])"
-_PRICE = [  # in this order: a sign or code before the amount wins over a word after it
-    re.compile(rf"(?P<cur>(?<![A-Za-z])(?:US|CA|C|AU|A|NZ)\$|\$|\u20ac|\u00a3|\u00a5|\u20b9)\s?(?P<amount>{_AMOUNT}){_MULT}"),
-    re.compile(rf"\b(?P<cur>{_CODES})\s?(?P<amount>{_AMOUNT}){_MULT}"),
-    re.compile(rf"(?<![\w.])(?P<amount>{_NUM})(?P<mult>[kK]|M)?\s?"
-               rf"(?P<cur>{_CODES}|\u20ac|\u00a3|\$|{_CURRENCY_WORDS})(?![A-Za-z])"),
-    # "forty-nine dollars": a model that spells the amount out must not slip past the check.
-    re.compile(rf"(?<![\w-])(?P<words>(?:an?\s+)?{_NUMBER_WORD}(?:(?:\s+and\s+|[\s-]+){_NUMBER_WORD})*)"
-               rf"\s+(?P<cur>{_CURRENCY_WORDS})(?![A-Za-z])", re.I),
-]
-# What a price is per: "$19 per seat per month", "$19/mo", "$115.20 billed annually". Only
-# these words count, so "$0.50 per extra envelope" states no period and binds to none.
-_PERIOD_STEP = re.compile(r"\s*(?:(?:/|\bper\b|\ban?\b|\beach\b|\bevery\b)\s*(?:(?:extra|additional)\s+)?(?P<word>[A-Za-z]+)"
-                          r"|,?\s*(?:(?:billed|paid|charged)\s+)?(?P<adverb>monthly|annually|yearly|weekly|daily|hourly|quarterly)\b)", re.I)
-_PERIODS = {"hour": ("time", "hour"), "hourly": ("time", "hour"), "hr": ("time", "hour"),
-            "day": ("time", "day"), "daily": ("time", "day"), "week": ("time", "week"), "weekly": ("time", "week"),
-            "month": ("time", "month"), "mo": ("time", "month"), "monthly": ("time", "month"),
-            "quarter": ("time", "quarter"), "quarterly": ("time", "quarter"),
-            "year": ("time", "year"), "yr": ("time", "year"), "annum": ("time", "year"), "annually": ("time", "year"),
-            "yearly": ("time", "year"), "seat": ("seat", "seat"), "user": ("seat", "seat"),
-            "member": ("seat", "seat"), "person": ("seat", "seat"), "licence": ("seat", "seat"), "license": ("seat", "seat")}
-# "The Pro plan is free": a $0 price claim about a plan, checked like a price.
-# Only a lower-case "free" claims a price: "required for Free, Trial and Hobby plans" names a plan.
-_FREE_CLAIM = re.compile(r"\b(?:[Ff]ree\s+of\s+charge|[Aa]t\s+no\s+(?:extra\s+|additional\s+)?(?:charge|cost)|[Nn]o\s+charge"
-                         r"|[Ff]or\s+free|[Cc]osts?\s+nothing|(?:[Ii]s|[Aa]re|[Bb]e|[Ss]tays?|[Rr]emains?|[Bb]ecomes?|[Nn]ow)"
-                         r"\s+(?:(?:completely|totally|entirely|always|still|now)\s+)?free(?:\s+of\s+charge)?)\b(?!\s+(?:trials?|seats?|up|plan|tier)\b)")
-# A passage line that says something is free; lower-case "free" only, so the Free plan's
-# name doesn't make every line about it a free-of-charge claim.
-_FREE_WORD = re.compile(r"(?<![\w-])free(?![\w-])(?!\s+(?:plan|tier)\b)|(?i:free of charge|no charge|at no (?:extra |additional )?cost|costs? nothing)")
-# Where an answer sentence changes subject, so "Team costs $12 and Business $24" binds each
-# price to its own plan.
-_CLAUSE_BREAK = re.compile(r"[,;:()\u2014\u2013]|\s-\s|\b(?:and|or|but|while|whereas|versus|vs|compared|then)\b")
-_RESPECTIVELY = re.compile(r"\brespectively\b", re.I)
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$", re.M)
-_PLAN_COLUMN = re.compile(r"\b(?:plan|tier|edition|package)s?\b", re.I)
-_PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{_NUM})\s?(?:%|percent\b|per\s?cent\b)")
+_PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{NUM})\s?(?:%|percent\b|per\s?cent\b)")
 _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer forms win
     r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b",
     rf"\b{_MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?\b",
@@ -108,14 +63,13 @@ _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer f
     # known, "01.03.2026" read as the number 1.03 and matched "01.03.2025".
     r"\b(?P<a>\d{1,2})([./-])(?P<b>\d{1,2})\2(?P<y>\d{4}|\d{2})\b",
 )]
-_UNIT_NUMBER = re.compile(rf"(?<![\w.$\u20ac\u00a3])(?P<amount>{_NUM})(?P<mult>[kK]|M)?"
+_UNIT_NUMBER = re.compile(rf"(?<![\w.$\u20ac\u00a3])(?P<amount>{NUM})(?P<mult>[kK]|M)?"
                           rf"(?P<unit>(?:{_PER})+|[ \t-]?{_UNIT_WORD}(?:{_PER})*)")
-_BARE_NUMBER = re.compile(rf"(?<![\w.])(?P<amount>{_NUM})(?:st|nd|rd|th)?(?![\d])")
+_BARE_NUMBER = re.compile(rf"(?<![\w.])(?P<amount>{NUM})(?:st|nd|rd|th)?(?![\d])")
 _HEADER = re.compile(r"(?<![\w-])X-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])"
                      r"|(?<![\w-])[A-Z][a-z]+(?:-[A-Z][a-z]+)+(?=:|\s+header)")
 _SNAKE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?![\w-])")
 _CAMEL = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)+(?![\w-])")
-_PLAN = re.compile(r"(?<![\w-])\**(?P<name>[A-Z][A-Za-z0-9+]*)\**\s+(?i:plan|tier)s?\b")
 _HEDGE = re.compile(
     r"\b(?:i\s+(?:don't|do not|can't|cannot|couldn't)\s+(?:know|say|tell|find|answer)|not sure"
     r"|(?:docs?|documentation|sources?|passages?)\s+(?:don't|do not|doesn't|does not)\s+(?:say|mention|cover|specify|state|include)"
@@ -123,14 +77,6 @@ _HEDGE = re.compile(
 
 _NOT_UNITS = set("a an the and or to of in on at for by with from is are was were be been will can may if as than then "
                  "so but it its this that these those you your we our they their i more less plus per via into onto".split())
-_NOT_PLANS = set("The This That These Those Each Every Any All Your Our My A An Which What Whichever No One Another "
-                 "Other Same Current New Higher Lower Pricing Price Billing Payment Upgrade Downgrade "
-                 "Paid Annual Monthly Yearly Both Either Trial Selected Previous Next Old".split())
-_UNIT_SYNONYMS = {"gigabyte": "gb", "megabyte": "mb", "terabyte": "tb", "kilobyte": "kb", "min": "minute",
-                  "sec": "second", "hr": "hour", "mo": "month", "yr": "year", "req": "request", "msec": "ms"}
-_CURRENCIES = {"$": "USD", "us$": "USD", "c$": "CAD", "ca$": "CAD", "a$": "AUD", "au$": "AUD", "nz$": "NZD",
-               "\u20ac": "EUR", "\u00a3": "GBP", "\u00a5": "JPY", "\u20b9": "INR",
-               "dollar": "USD", "us dollar": "USD", "buck": "USD", "cent": "USD", "euro": "EUR", "pound": "GBP"}
 _MONTHS = {name: i for i, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
 
@@ -239,8 +185,8 @@ def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
     # "the Team plan" in the answer binds too when the passages name Team at all, even in
     # passing ("**Team, monthly:** ..."); a name they never use fails as a plan fact instead.
     every_text = "\n".join(f"{p.heading}\n{p.text}" for p in passages)
-    plans |= {m.group("name") for m in _PLAN.finditer(answer)
-              if m.group("name") not in _NOT_PLANS and _has_word(m.group("name"), every_text)}
+    plans |= {m.group("name") for m in PLAN.finditer(answer)
+              if m.group("name") not in NOT_PLANS and _has_word(m.group("name"), every_text)}
     scopes = _citation_scopes(answer, len(passages))
     facts_of: dict[tuple[int, ...], _Evidence] = {}
 
@@ -257,14 +203,14 @@ def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
         if not known.supports(kind, key):
             spans.append(UnsupportedSpan(text, start, end, kind, f"{kind} not found in {where}"))
         elif kind == "price":
-            bound = _bound_plans(answer, sentence, start, plans)
-            why = known.price_binding_problem(key, _periods_after(answer, end), bound, where)
+            bound = bound_plans(answer, sentence, start, plans)
+            why = known.priced.binding_problem(key, periods_after(answer, end), bound, where)
             if why:
                 spans.append(UnsupportedSpan(text, start, end, kind, why))
-    for m in _FREE_CLAIM.finditer(answer):
+    for m in FREE_CLAIM.finditer(answer):
         scope, sentence = scopes.at(m.start())
-        bound = _bound_plans(answer, sentence, m.start(), plans)
-        if bound and not evidence(scope).says_free(bound):
+        bound = bound_plans(answer, sentence, m.start(), plans)
+        if bound and not evidence(scope).priced.says_free(bound):
             spans.append(UnsupportedSpan(m.group(0), m.start(), m.end(), "price",
                                          f"no line of {_where(scope, scopes.cites_any)} says the {' or '.join(sorted(bound))} plan is free"))
     return spans
@@ -307,117 +253,6 @@ def _citation_scopes(answer: str, passage_count: int) -> _Scopes:
     return _Scopes(sentences, default, cites_any)
 
 
-def plan_names(passages: list[Passage]) -> set[str]:
-    """Plan names the passages use: "X plan"/"X tier", and the first column of a plan table."""
-    names = set()
-    for passage in passages:
-        for text in (passage.heading, passage.text):
-            names |= {m.group("name") for m in _PLAN.finditer(text) if m.group("name") not in _NOT_PLANS}
-        for start, header in table_rows(passage.text).items():
-            if not header or not _PLAN_COLUMN.search(header[0]):
-                continue
-            end = passage.text.find("\n", start)
-            first = table_cells(passage.text[start:end if end >= 0 else None])[0].strip(" *_`")
-            if re.fullmatch(r"[A-Z][A-Za-z0-9+]{1,20}", first) and first not in _NOT_PLANS:
-                names.add(first)
-    return names
-
-
-def _plan_mentions(text: str, plans: set[str], offset: int = 0) -> list[tuple[int, str]]:
-    """(position, plan) for each plan named in text: "Team", or "team plan" in lower case."""
-    if not plans:
-        return []
-    found = []
-    for m in _plan_pattern(tuple(sorted(plans, key=lambda name: (-len(name), name)))).finditer(text):
-        name = m.group("name") or next(p for p in plans if p.lower() == m.group("lower").lower())
-        found.append((offset + m.start(), name))
-    return found
-
-
-@functools.lru_cache(maxsize=64)
-def _plan_pattern(plans: tuple[str, ...]) -> re.Pattern:
-    names = "|".join(re.escape(name) for name in plans)
-    return re.compile(rf"(?<![\w-])(?:(?P<name>{names})|(?P<lower>(?i:{names}))\s+(?i:plan|tier))(?![\w-])")
-
-
-def _bound_plans(answer: str, sentence: tuple[int, int] | None, position: int, plans: set[str]) -> frozenset[str]:
-    """The plans a price (or a "free") at `position` is said to belong to.
-
-    The plans named in its own clause; failing that, those of the whole sentence.
-    "Team costs $12 and Business $24" binds $12 to Team and $24 to Business; "Team and
-    Business cost $12 and $24 respectively" binds both prices to both plans.
-    """
-    if sentence is None:
-        return frozenset()
-    start, end = sentence
-    text = answer[start:end]
-    mentions = _plan_mentions(text, plans, start)
-    if not mentions:
-        return frozenset()
-    if not _RESPECTIVELY.search(text):
-        breaks = [start + m.start() for m in _CLAUSE_BREAK.finditer(text)]
-        low = max((b for b in breaks if b <= position), default=start)
-        high = min((b for b in breaks if b > position), default=end)
-        own = frozenset(name for at, name in mentions if low <= at < high)
-        if own:
-            return own
-    return frozenset(name for _, name in mentions)
-
-
-def _periods_after(text: str, end: int) -> frozenset[tuple[str, str]]:
-    """("time", "month"), ("seat", "seat")... for the period words right after a price."""
-    periods = set()
-    position = end
-    while m := _PERIOD_STEP.match(text, position):
-        word = _singular(m.group("word") or m.group("adverb"))
-        period = _PERIODS.get(word) or _PERIODS.get(word.lower())
-        if period is None:
-            break
-        periods.add(period)
-        position = m.end()
-    return frozenset(periods)
-
-
-def _periods_agree(said: frozenset, stated: frozenset) -> bool:
-    """Each kind of period both sides state must overlap: per month vs per year fails, per seat vs nothing passes."""
-    for dimension in ("time", "seat"):
-        ours = {value for kind, value in said if kind == dimension}
-        theirs = {value for kind, value in stated if kind == dimension}
-        if ours and theirs and not ours & theirs:
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class _PriceStated:
-    key: tuple[str, str]
-    periods: frozenset
-    plans: frozenset  # the plans its passage sentence or table row is about; empty: no plan in view
-
-
-def _passage_units(passage: Passage, plans: set[str]) -> list[tuple[int, int, frozenset]]:
-    """(start, end, plans it is about) for each sentence or table row of the passage.
-
-    A sentence naming no plan is about the plans of the line it continues ("**Team,
-    monthly:** you add 3 seats... You pay $12.00 now"), else of its section heading.
-    """
-    text = passage.text
-    headings = [(m.start(), m.group(1)) for m in _MD_HEADING.finditer(text)]
-    outer = frozenset(name for _, name in _plan_mentions(passage.heading, plans))
-    units = []
-    for start, end in split_sentences(text):
-        about = frozenset(name for _, name in _plan_mentions(text[start:end], plans))
-        if not about:
-            line_start = text.rfind("\n", 0, start) + 1
-            about = frozenset(name for _, name in _plan_mentions(text[line_start:start], plans))
-        if not about:
-            above = [title for at, title in headings if at < start]
-            about = frozenset(name for _, name in _plan_mentions(above[-1], plans)) if above else frozenset()
-            about = about or outer
-        units.append((start, end, about))
-    return units
-
-
 def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
     """(kind, start, end, text, key) for each fact; each character belongs to one fact at most."""
     masked = [answer]
@@ -446,30 +281,30 @@ def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
         path = _strip_trailing(m.group("path"))
         if m.group("method") or path.strip("/").count("/") >= 1:  # "/month" alone is a unit, not an endpoint
             yield "endpoint", m.start(), m.start("path") + len(path), answer[m.start():m.start("path") + len(path)], (m.group("method"), _path_key(path))
-    for pattern in _PRICE:
+    for pattern in PRICE_PATTERNS:
         for m in take(pattern):
-            yield fact("price", m, _price_key(m))
+            yield fact("price", m, price_key(m))
     for m in take(_PERCENT):
-        yield fact("percent", m, _number(m.group("amount")))
+        yield fact("percent", m, number_key(m.group("amount")))
     for pattern in _DATES:
         for m in take(pattern):
             yield fact("date", m, _date_keys(m))
     for m in take(_UNIT_NUMBER):
         unit = _unit_key(m.group("unit"))
         if unit is not None:
-            yield "number", m.start(), m.end(), m.group(0).strip(), (_number(m.group("amount"), m.group("mult")), unit)
+            yield "number", m.start(), m.end(), m.group(0).strip(), (number_key(m.group("amount"), m.group("mult")), unit)
         elif sum(ch.isdigit() for ch in m.group("amount")) >= 2:
-            yield fact("number", m, _number(m.group("amount"), m.group("mult")), "amount")
+            yield fact("number", m, number_key(m.group("amount"), m.group("mult")), "amount")
     for m in take(_BARE_NUMBER):
         if sum(ch.isdigit() for ch in m.group("amount")) >= 2:
-            yield fact("number", m, _number(m.group("amount")), "amount")
+            yield fact("number", m, number_key(m.group("amount")), "amount")
     for m in take(_HEADER):
         yield fact("identifier", m, ("header", m.group(0).lower()))
     for pattern in (_SNAKE, _CAMEL):
         for m in take(pattern):
             yield fact("identifier", m, ("word", m.group(0)))
-    for m in take(_PLAN):
-        if m.group("name") not in _NOT_PLANS:
+    for m in take(PLAN):
+        if m.group("name") not in NOT_PLANS:
             yield fact("plan", m, m.group("name"))
 
 
@@ -479,19 +314,7 @@ class _Evidence:
     def __init__(self, passages: list[Passage], plans: set[str] = frozenset()):
         text = "\n\n".join(f"{p.heading}\n{p.text}" for p in passages)
         self.text = text
-        self.stated_prices: list[_PriceStated] = []
-        self.free_for: list[frozenset] = []  # per passage line that says something is free: the plans it is about
-        for passage in passages:
-            units = _passage_units(passage, plans)
-            outside = frozenset(name for _, name in _plan_mentions(passage.heading, plans))  # code, headings
-            for pattern in _PRICE:
-                for m in pattern.finditer(passage.text):
-                    key = _price_key(m)
-                    about = next((about for start, end, about in units if start <= m.start() < end), outside)
-                    self.stated_prices.append(_PriceStated(key, _periods_after(passage.text, m.end()), about))
-                    if key[1] == "0":
-                        self.free_for.append(about)
-            self.free_for += [about for start, end, about in units if _FREE_WORD.search(passage.text, start, end)]
+        self.priced = PriceEvidence(passages, plans)  # each price with its period and plan
         self.lower = text.lower()
         self.flat = " ".join(text.split())
         self.emails = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
@@ -503,12 +326,12 @@ class _Evidence:
             path = _path_key(_strip_trailing(m.group("path")))
             self.paths.add(path)
             self.endpoints.add((m.group("method"), path))
-        self.prices = {_price_key(m) for pattern in _PRICE for m in pattern.finditer(text)}
-        self.percents = {_number(m.group("amount")) for m in _PERCENT.finditer(text)}
-        self.numbers = {_number(m.group("amount")) for m in _BARE_NUMBER.finditer(text)}
+        self.prices = {price_key(m) for pattern in PRICE_PATTERNS for m in pattern.finditer(text)}
+        self.percents = {number_key(m.group("amount")) for m in _PERCENT.finditer(text)}
+        self.numbers = {number_key(m.group("amount")) for m in _BARE_NUMBER.finditer(text)}
         self.units: dict[str, set[tuple]] = {}
         for m in _UNIT_NUMBER.finditer(text):
-            number, unit = _number(m.group("amount"), m.group("mult")), _unit_key(m.group("unit"))
+            number, unit = number_key(m.group("amount"), m.group("mult")), _unit_key(m.group("unit"))
             self.numbers.add(number)
             self.units.setdefault(number, set()).add(unit or ())
         self.dates = {key for pattern in _DATES for m in pattern.finditer(text) for key in _date_keys(m)}
@@ -532,23 +355,6 @@ class _Evidence:
             return _has_word(value, self.lower if flavour == "header" else self.text)  # headers ignore case
         return key in {"price": self.prices, "percent": self.percents, "number": self.numbers, "email": self.emails}[kind]
 
-    def price_binding_problem(self, key: tuple[str, str], periods: frozenset, plans: frozenset, where: str) -> str | None:
-        """Why a price the passages do state is still not supported as said, or None."""
-        stated = [p for p in self.stated_prices if p.key == key]
-        timed = [p for p in stated if _periods_agree(periods, p.periods)]
-        if stated and not timed:
-            said = sorted({value for p in stated for _, value in p.periods})
-            return f"price stated per {'/'.join(said)} in {where}, not per {'/'.join(sorted(v for _, v in periods))}"
-        # A price stated with no plan in view applies to whichever plan the answer names;
-        # one stated for another plan does not.
-        if plans and timed and not any(not p.plans or p.plans & plans for p in timed):
-            return f"price not stated for the {' or '.join(sorted(plans))} plan in {where}"
-        return None
-
-    def says_free(self, plans: frozenset) -> bool:
-        """Some passage line about one of these plans says it is free or $0."""
-        return any(about & plans for about in self.free_for)
-
 
 def _has_word(word: str, text: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
@@ -567,38 +373,6 @@ def _path_key(path: str) -> str:
     # Parameter names are the docs' choice: /documents/{id} and /documents/{document_id} are one endpoint.
     path = re.sub(r"\{[^}/]*\}|(?<=/):[A-Za-z_]\w*", "{}", path.lower())
     return path.rstrip("/") or "/"
-
-
-def _number(amount: str, mult: str | None = None) -> str:
-    try:
-        value = Decimal(amount.replace(",", "")) * {"k": 1000, "K": 1000, "M": 1000000}.get(mult or "", 1)
-    except InvalidOperation:
-        return amount
-    return format(value.normalize(), "f")  # "49.00" -> "49", "5,000" -> "5000"
-
-
-def _price_key(m: re.Match) -> tuple[str, str]:
-    """("USD", "49") for "$49", "49 USD", "$49.00", "forty-nine dollars"; cents count as dollars."""
-    written = " ".join(m.group("cur").lower().split())
-    currency = _CURRENCIES.get(written) or _CURRENCIES.get(written.rstrip("s")) or written.upper()
-    groups = m.groupdict()
-    amount = str(_words_number(groups["words"])) if groups.get("words") else _number(groups["amount"], groups.get("mult"))
-    if written.startswith("cent"):
-        amount = _number(str(Decimal(amount) / 100))
-    return currency, amount
-
-
-def _words_number(words: str) -> int:
-    """"forty-nine" -> 49, "a hundred and five" -> 105, "two thousand" -> 2000."""
-    total = current = 0
-    for word in re.split(r"[\s-]+", words.lower()):
-        if word in _NUMBER_WORDS:
-            current += _NUMBER_WORDS[word]
-        elif word == "hundred":
-            current = max(current, 1) * 100
-        elif word in _SCALE_WORDS:
-            total, current = total + max(current, 1) * _SCALE_WORDS[word], 0
-    return total + current
 
 
 def _date_keys(m: re.Match) -> list[tuple]:
@@ -621,16 +395,7 @@ def _unit_key(unit: str) -> tuple[str, ...] | None:
     # "in 2025 you", "by 2025 Team plans": a common word or a Capitalised name is no unit.
     if not parts or first.lower() in _NOT_UNITS or (first.istitle() and len(first) > 1):
         return None
-    return tuple(("/" if slash else "") + _singular(word) for slash, word in parts)
-
-
-def _singular(word: str) -> str:
-    word = word.lower()
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("s") and not word.endswith("ss") and len(word) >= 3:
-        word = word[:-1]
-    return _UNIT_SYNONYMS.get(word, word)
+    return tuple(("/" if slash else "") + singular(word) for slash, word in parts)
 
 
 def claim_sentences(answer: str) -> list[tuple[int, int, str]]:
