@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from app.cli_logs import add_logs_arguments, cmd_logs
+from app.cli_models import add_models_arguments, cmd_models
 from app.core.errors import FrontdeskError
 from app.settings import OPTIONS, env_name, load_settings
 
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", parents=[common], help="show the effective settings and where each came from")
     config.add_argument("--json", action="store_true")
+
+    models = commands.add_parser("models", parents=[common], help="list, install, choose and check local models")
+    add_models_arguments(models, common)
     return parser
 
 
@@ -249,6 +253,7 @@ def cmd_route(services, args) -> int:
 
 COMMANDS: dict[str, Callable] = {
     "ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "route": cmd_route, "logs": cmd_logs, "config": cmd_config,
+    "models": cmd_models,
 }
 
 

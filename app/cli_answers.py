@@ -12,6 +12,7 @@ def cmd_ask(services, args) -> int:
     from app.cli import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
 
     questions = questions_from(args, "ask")
+    services.local.start()  # the model loads in its worker while this process loads the embedder
     require_documents(services)
     as_json = args.json or args.stdin
     failed = 0

@@ -5,13 +5,14 @@ import csv
 import json
 import sys
 
-from app.core.ledger import Turn, TurnFilter, export_rows, parse_day
+from app.core.ledger import ANSWERED_BY, TIERS, Turn, TurnFilter, export_rows, parse_day
 
 
 def add_logs_arguments(command) -> None:
     command.add_argument("--route", choices=["local", "frontier", "none"], help="only turns with this route")
     command.add_argument("--model", help="only turns whose model name contains this (e.g. claude, sonnet)")
     command.add_argument("--outcome", choices=["answered", "extractive", "refused", "handoff", "stopped", "failed"])
+    command.add_argument("--answered-by", choices=list(ANSWERED_BY), help="only turns answered by this tier")
     command.add_argument("--since", metavar="DATE", help="from this date (YYYY-MM-DD, UTC), inclusive")
     command.add_argument("--until", metavar="DATE", help="through this date (YYYY-MM-DD, UTC), inclusive")
     command.add_argument("--search", metavar="TEXT", help="text in the question or answer")
@@ -23,7 +24,7 @@ def add_logs_arguments(command) -> None:
 
 
 def turn_filter(args) -> TurnFilter:
-    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome,
+    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome, answered_by=args.answered_by,
                       since=parse_day(args.since, "--since date") if args.since else None,
                       until=parse_day(args.until, "--until date") if args.until else None,
                       text=args.search, egress_only=args.egress)
@@ -53,13 +54,14 @@ def cmd_logs(services, args) -> int:
     elif args.egress:
         _print_egress(services, turns)
     else:
-        print(f"{'time':<19}  {'route':<8}  {'outcome':<10}  {'model':<28}  {'tokens':>11}  {'cost $':>9}  {'frontier $':>10}  {'ms':>7}  question")
+        print(f"{'time':<19}  {'route':<8}  {'outcome':<10}  {'answered by':<11}  {'model':<28}  {'tokens':>11}  {'cost $':>9}  {'frontier $':>10}  {'ms':>7}  question")
         for turn in turns:
-            print(f"{turn.created_at[:19]:<19}  {turn.route:<8}  {turn.outcome:<10}  {_clip(turn.model, 28):<28}  "
+            print(f"{turn.created_at[:19]:<19}  {turn.route:<8}  {turn.outcome:<10}  {turn.answered_by:<11}  {_clip(turn.model, 28):<28}  "
                   f"{turn.input_tokens:>5}/{turn.output_tokens:<5}  {turn.cost_usd:>9.5f}  {turn.counterfactual_cost_usd:>10.5f}  "
                   f"{(turn.total_ms or 0):>7.0f}  {_clip(turn.question, 60)}")
+    _print_tiers(summary)
     print(
-        f"\n{summary.turns} turns · {summary.share_local:.0%} answered locally · spend ${summary.spend_usd:.4f} · "
+        f"{summary.turns} turns · {summary.share_local:.0%} answered locally · spend ${summary.spend_usd:.4f} · "
         f"all-frontier ${summary.counterfactual_usd:.4f} · saved ${summary.savings_usd:.4f} ({summary.savings_pct:.1f}%)"
     )
     return EXIT_OK
@@ -69,7 +71,20 @@ _CSV_COLUMNS = list(export_rows([Turn("", "")])[0])
 
 
 def _filtered(args) -> bool:
-    return any((args.route, args.model, args.outcome, args.since, args.until, args.search, args.egress))
+    return any((args.route, args.model, args.outcome, args.answered_by, args.since, args.until, args.search, args.egress))
+
+
+TIER_NAMES = {"local-model": "local model", "docs-quote": "docs quote", "frontier": "frontier"}
+
+
+def _print_tiers(summary) -> None:
+    """Checked answers by tier: only an answer that passed the check counts, or saves anything."""
+    print(f"\n{'checked answers by':<18}  {'answers':>7}  {'share':>6}  {'spend $':>9}  {'all-frontier $':>14}  {'saved $':>9}")
+    for name in TIERS:
+        tier = summary.tier(name)
+        share = tier.answers / summary.turns if summary.turns else 0.0
+        print(f"{TIER_NAMES[name]:<18}  {tier.answers:>7}  {share:>6.0%}  {tier.spend_usd:>9.4f}  "
+              f"{tier.counterfactual_usd:>14.4f}  {tier.savings_usd:>9.4f}")
 
 
 def _print_egress(services, turns: list[Turn]) -> None:

@@ -14,7 +14,13 @@ prices, so spend and savings are what the real API would bill for the same promp
 period or plan, "the X plan is free", a shifted date, an invented URL), in several citation
 styles. With `--frontier none` no key is set and escalations fall back to extractive answers.
 
-Prints routing shares, what happened to local answers (kept after the grounding check,
+Per local model (`--model PATH`, repeatable; default: the configured one), a table of the
+local tier's measures: (a) local-routed answerable questions answered by the local tier
+(local model or docs quote), checked and right (bench/labels.py: the labelled fact's
+numbers and most of its words, and the labelled file cited), (b) how much of that the
+model wrote, (c) local-routed questions escalated, (d) savings on the set and on traffic
+where 80% of questions are local-routed, (e) unsupported prices and URLs shown as fact,
+(f) local time to first token. Then routing shares, what happened to local answers (kept after the grounding check,
 escalated, replaced by an extractive quote), refusals/handoffs on unanswerable and
 out-of-scope questions, unsupported prices and URLs shown as fact (must be 0), and savings.
 Those counts do not use the grounding check: the bench reads every price and URL in the
@@ -229,6 +235,8 @@ def main() -> None:
     parser.add_argument("--set", choices=sorted(SETS), default="knowledge")
     parser.add_argument("--home", type=Path, help="a data dir that already holds the set's docs (copied, not modified)")
     parser.add_argument("--frontier", choices=["fake", "liar", "none"], default="fake")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="a GGUF to run as the local model (repeat for several; default: the configured one)")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--local-max-tokens", type=int, default=128)
     args = parser.parse_args()
@@ -237,6 +245,13 @@ def main() -> None:
     questions = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
     if args.limit:
         questions = questions[: args.limit]
+    for model in args.model or [None]:
+        print(run(args, questions, docs, model), flush=True)  # each model's table as soon as it is measured
+
+
+def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
+    from app.core.assistant import Answered, Routed
+
     home = Path(tempfile.mkdtemp(prefix="frontdesk-eval-"))
     if args.home:
         shutil.copytree(args.home, home, dirs_exist_ok=True)
@@ -245,6 +260,8 @@ def main() -> None:
     server = liar = None
     environ = {"FRONTDESK_HOME": str(home)}
     flags = {"local.max_tokens": args.local_max_tokens, "local.temperature": 0.0}
+    if model:
+        flags["local.model"] = str(model)
     if args.frontier in ("fake", "liar"):
         from fake_anthropic import FakeAnthropic, cite_first_passage
 
@@ -260,56 +277,110 @@ def main() -> None:
     rows, lies = [], []
     for number, item in enumerate(questions, 1):
         before = len(liar.planted) if liar else 0
-        turn = services.assistant.answer(item["question"])
-        first_draft = "local" if any("local answer" in a for a in turn.actions) else ""
-        rows.append((item, turn, first_draft))
+        decision = turn = None
+        for event in services.assistant.ask(item["question"]):
+            if isinstance(event, Routed):
+                decision = event.decision
+            elif isinstance(event, Answered):
+                turn = event.turn
+        first_draft = "local" if any("local answer" in a or "local model failed" in a for a in turn.actions) else ""
+        rows.append((item, turn, first_draft, decision.route if decision else "none"))
         lies.append(liar.planted[before:] if liar else [])  # one question at a time: these lies are this turn's
-        print(f"{number:>3}/{len(questions)} {turn.route:<8} {turn.outcome:<10} {item['question'][:70]}", file=sys.stderr)
+        print(f"{number:>3}/{len(questions)} {turn.route:<8} {turn.outcome:<10} {turn.answered_by:<11} {item['question'][:60]}",
+              file=sys.stderr)
     if server:
         server.stop()
-    report(args, rows, services.ledger.summary(), docs, lies if liar else None)
+    return report(args, services.local.model_name, rows, services.ledger.summary(), docs, lies if liar else None)
 
 
-def report(args, rows, summary, docs: Path, lies: list[list[tuple[str, str]]] | None = None) -> None:
-    answerable = [(i, t, d) for i, t, d in rows if i.get("answerable") and i.get("route") != "out_of_scope"]
-    unanswerable = [(i, t, d) for i, t, d in rows if not i.get("answerable") and i.get("route") != "out_of_scope"]
-    out_of_scope = [(i, t, d) for i, t, d in rows if i.get("route") == "out_of_scope"]
-    local_drafts = [(i, t) for i, t, d in rows if d == "local"]
-    kept_local = [t for _, t in local_drafts if t.route == "local" and t.outcome == "answered"]
-    escalated = [t for _, t in local_drafts if any("escalated after the local answer failed" in a for a in t.actions)]
-    replaced = [t for _, t in local_drafts if t.outcome == "extractive"]
+def _p50(values: list[float]) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+
+
+def mix_savings(rows, local_share: float = 0.8) -> float:
+    """Savings % on traffic where `local_share` of questions are local-routed (support) questions.
+
+    Each group's mean spend and mean all-frontier cost per question, weighted by its share;
+    a turn that delivered no checked answer claims no saving (its all-frontier cost is its spend).
+    """
+    def means(group):
+        n = max(1, len(group))
+        spend = sum(t.cost_usd for t in group) / n
+        counted = [t.counterfactual_cost_usd if t.answered_by != "none" and (t.grounding or {}).get("passed") else t.cost_usd
+                   for t in group]
+        return spend, sum(counted) / n
+    local = [t for _, t, _, route in rows if route == "local"]
+    other = [t for _, t, _, route in rows if route != "local"]
+    (ls, lc), (os_, oc) = means(local), means(other)
+    spend = local_share * ls + (1 - local_share) * os_
+    counterfactual = local_share * lc + (1 - local_share) * oc
+    return 100 * (counterfactual - spend) / counterfactual if counterfactual else 0.0
+
+
+def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tuple[str, str]]] | None = None) -> str:
+    from labels import is_right
+
+    out: list[str] = []
+    answerable = [(i, t, d) for i, t, d, _ in rows if i.get("answerable") and i.get("route") != "out_of_scope"]
+    unanswerable = [(i, t, d) for i, t, d, _ in rows if not i.get("answerable") and i.get("route") != "out_of_scope"]
+    out_of_scope = [(i, t, d) for i, t, d, _ in rows if i.get("route") == "out_of_scope"]
+    local_drafts = [(i, t) for i, t, d, _ in rows if d == "local"]
+    kept_local = [t for _, t in local_drafts if t.answered_by == "local-model"]
+    quoted = [t for _, t in local_drafts if t.answered_by == "docs-quote"]
+    escalated = [t for _, t in local_drafts if t.answered_by == "frontier" or t.egress_passage_ids]
     declined_unanswerable = [t for _, t, _ in unanswerable if t.outcome in ("handoff", "refused")]
     declined_scope = [t for _, t, _ in out_of_scope if t.outcome == "refused"]
     route_ok = [1 for i, t, _ in answerable if i.get("route") in ("local", "frontier") and i["route"] == _decided_route(t)]
     cited_right = [1 for i, t, _ in answerable if i.get("file") and any(s["file"] == i["file"] for s in t.sources)]
-    shown = [unsupported_shown(t, docs) for _, t, _ in rows]
+    shown = [unsupported_shown(t, docs) for _, t, _, _ in rows]
     prices = sum(len(p) for p, _ in shown)
     urls = sum(len(u) for _, u in shown)
-    outcomes = Counter(t.outcome for _, t, _ in rows)
+    outcomes = Counter(t.outcome for _, t, _, _ in rows)
+    # The local tier's own measures: questions the desk routed to the local side.
+    local_answerable = [(i, t) for i, t, _, route in rows if route == "local" and i.get("answerable")
+                        and i.get("route") != "out_of_scope"]
+    right_local = [(i, t) for i, t in local_answerable if t.answered_by in ("local-model", "docs-quote")
+                   and (t.grounding or {}).get("passed") and is_right(i, t.answer, t.sources)]
+    right_model = [t for _, t in right_local if t.answered_by == "local-model"]
+    local_routed = [t for _, t, _, route in rows if route == "local"]
+    local_escalated = [t for t in local_routed if t.answered_by == "frontier" or t.egress_passage_ids]
+    ttft = _p50([t.first_token_ms for _, t in local_drafts])
 
     def share(part, whole) -> str:
-        return f"{len(part) if isinstance(part, list) else part}/{len(whole)} ({100 * (len(part) if isinstance(part, list) else part) / max(1, len(whole)):.0f}%)"
+        n = len(part) if isinstance(part, list) else part
+        return f"{n}/{len(whole)} ({100 * n / max(1, len(whole)):.0f}%)"
 
-    print(f"\nSet: {args.set} ({len(rows)} questions), frontier: {args.frontier}, local max tokens {args.local_max_tokens}\n")
-    print("| measure | result |\n|---|---|")
-    print(f"| outcomes | {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))} |")
-    print(f"| routing agrees with the label (answerable questions) | {share(len(route_ok), answerable)} |")
-    print(f"| answer cites the labelled file (answerable) | {share(len(cited_right), answerable)} |")
-    print(f"| local drafts that passed the grounding check | {share(kept_local, local_drafts)} |")
-    print(f"| local drafts escalated to the frontier after failing | {share(escalated, local_drafts)} |")
-    print(f"| local drafts replaced by an extractive answer | {share(replaced, local_drafts)} |")
-    print(f"| unanswerable questions refused or handed off | {share(declined_unanswerable, unanswerable)} |")
-    print(f"| out-of-scope questions declined | {share(declined_scope, out_of_scope)} |")
-    print(f"| unsupported prices shown as fact | **{prices}** |")
-    print(f"| unsupported URLs shown as fact | **{urls}** |")
+    out.append(f"\nModel: {model_name} · set: {args.set} ({len(rows)} questions) · frontier: {args.frontier} · "
+               f"local max tokens {args.local_max_tokens}\n")
+    out.append("| measure | result | goal |\n|---|---|---|")
+    out.append(f"| (a) local-routed answerable questions answered by the local tier, checked and right | "
+               f"**{share(right_local, local_answerable)}** | ≥ 85% |")
+    out.append(f"| (b) ...of which the local model wrote | **{share(right_model, right_local)}** | ≥ 50% |")
+    out.append(f"| (c) local-routed questions escalated to the frontier | **{share(local_escalated, local_routed)}** | ≤ 15% |")
+    out.append(f"| (d) savings on this set (spend / all-frontier) | **{summary.savings_pct:.1f}%** "
+               f"(${summary.spend_usd:.4f} / ${summary.counterfactual_usd:.4f}) | |")
+    out.append(f"| (d) savings, traffic 80% local-routed | **{mix_savings(rows):.1f}%** | ≥ 60% |")
+    out.append(f"| (e) unsupported prices / URLs shown as fact | **{prices} / {urls}** | 0 / 0 |")
+    out.append(f"| (f) local time to first token, p50 | **{ttft / 1000:.1f} s** | |" if ttft is not None else "| (f) local TTFT | n/a | |")
+    out.append(f"| checked answers by tier (local model / docs quote / frontier) | "
+               f"{summary.tier('local-model').answers} / {summary.tier('docs-quote').answers} / {summary.tier('frontier').answers} | |")
+    out.append(f"| outcomes | {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))} | |")
+    out.append(f"| routing agrees with the label (answerable questions) | {share(len(route_ok), answerable)} | |")
+    out.append(f"| answer cites the labelled file (answerable) | {share(len(cited_right), answerable)} | |")
+    out.append(f"| local drafts kept (passed the check, answer the question) | {share(kept_local, local_drafts)} | |")
+    out.append(f"| local drafts replaced by a confident docs quote | {share(quoted, local_drafts)} | |")
+    out.append(f"| local drafts escalated to the frontier | {share(escalated, local_drafts)} | |")
+    out.append(f"| unanswerable questions refused or handed off | {share(declined_unanswerable, unanswerable)} | |")
+    out.append(f"| out-of-scope questions declined | {share(declined_scope, out_of_scope)} | |")
     if lies is not None:
-        planted = [(t, style, sentence) for (_, t, _), told in zip(rows, lies) for style, sentence in told]
-        frontier = [t for _, t, _ in rows if t.route == "frontier" and t.outcome == "answered"]
-        print(f"| lying frontier answers shown with marks | {sum(1 for t in frontier if '⟦unverified' in t.answer)}/{len(frontier)} |")
+        planted = [(t, style, sentence) for (_, t, _, _), told in zip(rows, lies) for style, sentence in told]
+        frontier = [t for _, t, _, _ in rows if t.route == "frontier" and t.outcome == "answered"]
+        out.append(f"| lying frontier answers shown with marks | {sum(1 for t in frontier if '⟦unverified' in t.answer)}/{len(frontier)} | |")
         missed = Counter(style for t, style, sentence in planted if shown_intact(t.answer, sentence))
         by_style = Counter(style for _, style, _ in planted)
-        print(f"| planted lie sentences shown intact (no part marked) | **{sum(missed.values())}/{len(planted)}** |")
-        print(f"| ...by style (shown/planted) | {', '.join(f'{s} {missed[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} |")
+        out.append(f"| planted lie sentences shown intact (no part marked) | **{sum(missed.values())}/{len(planted)}** | 0 |")
+        out.append(f"| ...by style (shown/planted) | {', '.join(f'{s} {missed[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} | |")
         # The sentence check alone marks most lies whole; this is the fact check's own share.
         flagged = Counter()
         for t, style, sentence in planted:
@@ -318,17 +389,19 @@ def report(args, rows, summary, docs: Path, lies: list[list[tuple[str, str]]] | 
                 flagged[style] += 1
             else:
                 print(f"  not flagged by the fact check ({style}): {sentence!r}; check: {spans}", file=sys.stderr)
-        print(f"| ...of which the fact check flagged a span (by style) | {', '.join(f'{s} {flagged[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} |")
-    for (item, turn, _), (p, u) in zip(rows, shown):
+        out.append(f"| ...of which the fact check flagged a span (by style) | {', '.join(f'{s} {flagged[s]}/{by_style[s]}' for s in LIE_STYLES if by_style[s])} | |")
+    for (item, turn, _, _), (p, u) in zip(rows, shown):
         if p or u:
             print(f"  unsupported shown: {p + u} in answer to {item['question'][:60]!r}", file=sys.stderr)
-    print(f"| spend / all-frontier counterfactual | ${summary.spend_usd:.4f} / ${summary.counterfactual_usd:.4f} |")
-    print(f"| savings | **{summary.savings_pct:.1f}%** |")
+    for item, turn in local_answerable:
+        if (item, turn) not in right_local:
+            print(f"  local tier not right ({turn.answered_by}): {item['question'][:60]!r}", file=sys.stderr)
+    return "\n".join(out)
 
 
 def _decided_route(turn) -> str:
     # The router's decision is the first action's target: a local draft means "local".
-    return "local" if any("local answer" in a for a in turn.actions) or turn.route == "local" else turn.route
+    return "local" if any("local answer" in a or "local model failed" in a for a in turn.actions) or turn.route == "local" else turn.route
 
 
 if __name__ == "__main__":

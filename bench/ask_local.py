@@ -1,11 +1,12 @@
 """Local answers end to end: the `frontdesk ask` pipeline vs raw llama-cpp-python.
 
 The pipeline side runs `Assistant.ask` (what `frontdesk ask` runs: embed, retrieve,
-quarantine, route, prompt, stream) on a question the router sends to the local model, and
-times the first and last Token event from the call. The raw side runs llama-cpp-python's
-`create_chat_completion` on the very prompt the pipeline built (same model, threads,
-context, greedy decoding, max tokens), from the call. Both start from an empty KV cache;
-runs alternate A/B, B/A; medians are reported.
+quarantine, route, prompt, stream to the model's worker process) on a question the router
+sends to the local model, and times the first and last Token event from the call. The raw
+side runs llama-cpp-python's `create_chat_completion` in this process on the very prompt
+the pipeline built (same model, threads, context, greedy decoding, max tokens), from the
+call. The worker keeps its prompt-prefix cache between identical prompts and so does the
+raw model: both run warm. Runs alternate A/B, B/A; medians are reported.
 
     .venv/bin/python bench/ask_local.py --rounds 5 --max-tokens 64
 """
@@ -25,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from local_generation import RunResult, run_raw_once  # noqa: E402
 
 from app.core.assistant import Drafting, Retrieved, Token  # noqa: E402
-from app.core.assistant import LOCAL_PASSAGES  # noqa: E402
-from app.core.prompts import build_prompt  # noqa: E402
+from app.core.prompts import LOCAL_PASSAGES, build_local_prompt  # noqa: E402
+from app.core.providers.local import fit  # noqa: E402
 from app.core.services import Services  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 
@@ -34,7 +35,6 @@ QUESTION = "how do I turn on two-factor authentication?"
 
 
 def run_pipeline_once(services: Services, question: str) -> tuple[RunResult, list]:
-    services.local.llama.reset()
     first = None
     tokens, passages, drafting = [], [], False
     start = time.perf_counter()
@@ -69,8 +69,10 @@ def main() -> None:
         pass
     services.warm_up()
     _, passages = run_pipeline_once(services, args.question)  # warm-up; also yields the passages used
-    prompt = build_prompt(args.question, passages[:LOCAL_PASSAGES])
-    messages, _, _ = services.local.fit(prompt, args.max_tokens)
+    used = [services.assistant.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+    prompt = build_local_prompt(args.question, used)  # the very prompt the pipeline sent
+    fitted, _ = fit(prompt, args.max_tokens, services.local.n_ctx)
+    messages = [{"role": "system", "content": fitted.system}, {"role": "user", "content": fitted.user}]
 
     from llama_cpp import Llama
 
@@ -79,7 +81,6 @@ def main() -> None:
                 n_threads_batch=provider.threads, verbose=False)
 
     def raw_run() -> RunResult:
-        raw.reset()
         return run_raw_once(raw, messages, args.max_tokens)
 
     raw_run()

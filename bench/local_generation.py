@@ -1,13 +1,15 @@
-"""Local generation speed: LlamaCppProvider.generate vs raw llama-cpp-python.
+"""Local generation speed: LocalProvider.generate (the model in its worker process, over
+HTTP) vs raw llama-cpp-python in this process.
 
 Both paths run the same GGUF with the same threads and context size, on the same chat
 messages, with greedy decoding (temperature 0) and the same max_tokens, so they produce the
-same tokens and the difference is the provider's own overhead (context fitting, token
-counting, stream unwrapping). Runs are interleaved A/B/A/B so drift in machine load (this
+same tokens and the difference is the provider's own overhead (the worker's HTTP server,
+server-sent events, the client). Runs are interleaved A/B/A/B so drift in machine load (this
 is a shared 2-core box) hits both paths alike; medians are reported.
 
-Each run starts from an empty KV cache by default (--warm keeps llama-cpp-python's prompt
-prefix cache), so time-to-first-token includes evaluating the whole prompt.
+Each run's system prompt starts with a fresh nonce, so neither path reuses a cached prompt
+prefix and time-to-first-token includes evaluating the whole prompt (--warm repeats one
+prompt instead).
 
     .venv/bin/python bench/local_generation.py --rounds 5 --max-tokens 128
 
@@ -25,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.core.providers.base import Prompt, Usage  # noqa: E402
-from app.core.providers.llama_cpp import LlamaCppProvider  # noqa: E402
+from app.core.providers.local import LocalProvider, fit  # noqa: E402
 from app.settings import PROJECT_ROOT, load_settings  # noqa: E402
 
 SYSTEM = (
@@ -115,51 +117,50 @@ def main(argv: list[str] | None = None) -> int:
         overrides["local__n_ctx"] = args.n_ctx
     settings = load_settings().with_overrides(**overrides)
 
-    provider = LlamaCppProvider(settings)
+    provider = LocalProvider(settings)
     provider.load()
-    from llama_cpp import Llama  # after the provider: its log sink keeps llama.cpp quiet
+    from llama_cpp import Llama
 
     raw = Llama(
         model_path=str(provider.model_path), n_ctx=provider.n_ctx,
         n_threads=provider.threads, n_threads_batch=provider.threads, verbose=False,
     )
-    prompt = sample_prompt(args.passage_chars)
-    messages, _, _ = provider.fit(prompt, args.max_tokens)
+    base = sample_prompt(args.passage_chars)
+    runs = iter(range(10**6))
 
-    def provider_run() -> RunResult:
-        if not args.warm:
-            provider.llama.reset()
+    def prompt_for_run() -> Prompt:
+        if args.warm:
+            return base
+        return Prompt(f"Session {next(runs)}. {base.system}", base.user)
+
+    def provider_run(prompt: Prompt) -> RunResult:
         return run_provider_once(provider, prompt, args.max_tokens)
 
-    def raw_run() -> RunResult:
-        if not args.warm:
-            raw.reset()
-        return run_raw_once(raw, messages, args.max_tokens)
+    def raw_run(prompt: Prompt) -> RunResult:
+        fitted, limit = fit(prompt, args.max_tokens, provider.n_ctx)
+        messages = [{"role": "system", "content": fitted.system}, {"role": "user", "content": fitted.user}]
+        return run_raw_once(raw, messages, limit)
 
-    provider_run(), raw_run()  # warm-up: page the weights in, build the samplers
+    warm = prompt_for_run()
+    provider_run(warm), raw_run(warm)  # warm-up: page the weights in, build the samplers
     results: dict[str, list[RunResult]] = {"provider": [], "raw": []}
     for round_ in range(args.rounds):
+        prompt = prompt_for_run()  # the same prompt for both paths within a round
         # A/B then B/A: interleaved, and neither path always runs second (warmer caches).
         order = (("provider", provider_run), ("raw", raw_run))
         for name, run in order if round_ % 2 == 0 else reversed(order):
-            results[name].append(run())
+            results[name].append(run(prompt))
 
-    fit_times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        provider.fit(prompt, args.max_tokens)
-        fit_times.append(time.perf_counter() - start)
-
-    texts = {r.text for runs in results.values() for r in runs}
     p, r = results["provider"], results["raw"]
     input_tokens = p[0].input_tokens
     print(f"model {provider.model_name} | threads {provider.threads} | n_ctx {provider.n_ctx} | "
-          f"prompt {input_tokens} tokens | max_tokens {args.max_tokens} | rounds {args.rounds} | "
-          f"{'warm' if args.warm else 'cold'} KV cache | identical output: {'yes' if len(texts) == 1 else 'NO'}")
+          f"prompt ~{input_tokens} tokens | max_tokens {args.max_tokens} | rounds {args.rounds} | "
+          f"{'warm' if args.warm else 'cold'} KV cache | identical output per round: "
+          f"{'yes' if all(a.text == b.text for a, b in zip(p, r)) else 'NO'}")
     print()
     print("| path | TTFT median (best) ms | decode tok/s median (best) | overall tok/s median (best) | output tokens |")
     print("|---|---:|---:|---:|---:|")
-    for name, runs in (("LlamaCppProvider.generate", p), ("raw create_chat_completion", r)):
+    for name, runs in (("LocalProvider.generate (worker)", p), ("raw create_chat_completion", r)):
         ttft = [x.ttft_s * 1000 for x in runs]
         decode = [x.decode_tokens_per_s for x in runs]
         overall = [x.tokens_per_s for x in runs]
@@ -171,8 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"provider/raw: decode {decode_ratio:.3f}, overall {overall_ratio:.3f}, TTFT (raw/provider) {ttft_ratio:.3f} "
           f"(goal >= 0.95)")
-    print(f"provider's own work per call (template render + token count + trim check): "
-          f"{median(fit_times) * 1000:.1f} ms median")
     raw.close()
     provider.close()
     return 0

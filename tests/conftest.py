@@ -28,6 +28,11 @@ def isolated_env(tmp_path, monkeypatch):
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
+    # The bundled model, whatever the set-up or a developer put in models/: tests stay fast and
+    # their expectations don't move with the machine's models. Tests of model choice unset it.
+    from app.core.providers.local import bundled_model_path
+
+    monkeypatch.setenv("FRONTDESK_LOCAL_MODEL", str(bundled_model_path()))
     return home
 
 

@@ -14,7 +14,7 @@ from fake_anthropic import FakeAnthropic
 
 TURN_FIELDS = {"question", "route", "reason", "answer", "model", "sources", "cost_usd", "counterfactual_cost_usd",
                "input_tokens", "output_tokens", "retrieval_ms", "first_token_ms", "total_ms", "passage_ids", "error",
-               "outcome", "grounding", "created_at", "egress_passage_ids", "redactions"}
+               "outcome", "grounding", "created_at", "egress_passage_ids", "redactions", "answered_by"}
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def home_with_docs(knowledge_home, tmp_path, monkeypatch):
 
 @pytest.fixture
 def frontier(monkeypatch):
-    with FakeAnthropic(reply="Extra Team seats are charged for the days left in the period [1].") as server:
+    with FakeAnthropic(reply="Seats added during a billing period are charged for the days left in that period [1].") as server:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-cli-test-0000000000000000")
         monkeypatch.setenv("FRONTDESK_FRONTIER_BASE_URL", server.url)
         monkeypatch.setenv("FRONTDESK_FRONTIER_MAX_RETRIES", "0")
@@ -63,8 +63,8 @@ def test_ask_json_holds_every_ledger_field(cli, home_with_docs, frontier):
     assert result.code == 0, result.err
     (answer,) = result.json_lines()
     assert TURN_FIELDS <= set(answer)
-    assert answer["route"] == "frontier" and answer["outcome"] == "answered"
-    assert answer["grounding"]["passed"] is True and answer["cost_usd"] > 0
+    assert answer["route"] == "frontier" and answer["outcome"] == "answered" and answer["answered_by"] == "frontier"
+    assert answer["grounding"]["passed"] is True and answer["cost_usd"] > 0, (answer["answer"], answer["grounding"])
     assert set(answer["sources"][0]) >= {"file", "heading", "score", "text"}
     logged = json.loads(cli("logs", "--json").out)
     assert logged["turns"][0]["answer"] == answer["answer"]
@@ -147,6 +147,23 @@ def test_logs_filters_are_checked_and_exports_honour_the_limit(cli, home_with_do
     assert [t["route"] for t in by_family] == ["frontier"]
     egress = cli("logs", "--egress").out
     assert egress.count("passage(s) sent") == 1  # the refusals sent nothing and are not listed
+    answered = json.loads(cli("logs", "--json", "--answered-by", "frontier").out)
+    assert [t["answered_by"] for t in answered["turns"]] == ["frontier"] and answered["summary"]["turns"] == 1
+    assert len(json.loads(cli("logs", "--json", "--answered-by", "none").out)["turns"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown tier
+        cli("logs", "--answered-by", "robot")
+    assert refused.value.code == 2
+
+
+def test_logs_show_who_answered_and_the_split_by_tier(cli, home_with_docs, frontier):
+    cli("ask", "--stdin", stdin="tell me a joke\nhow much will 3 extra seats cost me?")
+    out = cli("logs").out
+    header, *lines = out.splitlines()
+    assert "answered by" in header and any(" frontier " in line and "claude" in line for line in lines)
+    tiers = {line.split("  ")[0].strip(): line.split() for line in lines if line.startswith(("local model", "docs quote", "frontier "))}
+    assert set(tiers) == {"local model", "docs quote", "frontier"}
+    assert tiers["frontier"][1] == "1" and tiers["local model"][2] == "0"  # one checked frontier answer, no local ones
+    assert out.strip().splitlines()[-1].startswith("2 turns · 0% answered locally")
 
 
 def test_a_damaged_ledger_during_ask_keeps_the_answer(cli, home_with_docs, frontier):

@@ -171,8 +171,9 @@ def test_no_passages_means_every_fact_is_unsupported():
 
 def test_to_json_shape():
     assert check_grounding("It costs $39.", PASSAGES).to_json() == {
-        "passed": False, "unsupported": [{"text": "$39", "kind": "price", "reason": "price not found in the passages"}]}
-    assert check_grounding("It costs $49.", PASSAGES).to_json() == {"passed": True, "unsupported": []}
+        "passed": False, "unsupported": [{"text": "$39", "kind": "price", "reason": "price not found in the passages"}],
+        "supporting": []}
+    assert check_grounding("The Team plan costs $49.", PASSAGES).to_json() == {"passed": True, "unsupported": [], "supporting": [0]}
 
 
 def test_the_default_threshold_is_calibrated():
@@ -393,3 +394,237 @@ def test_a_passing_answer_is_left_alone():
 
     answer = "The Team plan costs $49 per month [1]."
     assert mark_unsupported(answer, check_grounding(answer, [PRO])) == answer
+
+
+# --- attribution: uncited sentences rest on the passages that support them ------------------
+
+STORAGE = Passage("p-storage", "Storage add-ons cost $5 per month for each extra 50 GB. Add-ons renew with your plan.",
+                  "storage.md", "Billing > Storage add-ons", 0.7)
+SUPPORT = Passage("p-support", "Priority support costs $20 per month and answers within four hours.",
+                  "support.md", "Billing > Priority support", 0.6)
+
+
+def test_uncited_sentences_are_attributed_to_the_passage_that_supports_them(embedder):
+    from app.core.grounding import with_citations
+
+    answer = "Priority support answers within four hours. Storage add-ons cost $5 per month for each extra 50 GB."
+    result = check_grounding(answer, [STORAGE, SUPPORT], embedder=embedder)
+    assert result.passed, result.unsupported
+    assert [s.passages[0] for s in result.sentences] == [1, 0]
+    assert not any(s.cited for s in result.sentences)
+    assert set(result.supporting) == {0, 1}
+    assert with_citations(answer, result) == (
+        "Priority support answers within four hours. [2] Storage add-ons cost $5 per month for each extra 50 GB. [1]")
+    assert check_grounding(with_citations(answer, result), [STORAGE, SUPPORT], embedder=embedder).passed
+
+
+def test_explicit_citations_are_honoured_and_not_repeated(embedder):
+    from app.core.grounding import with_citations
+
+    answer = "Storage add-ons cost $5 per month [1]. Priority support answers within four hours."
+    result = check_grounding(answer, [STORAGE, SUPPORT], embedder=embedder)
+    assert [(s.passages, s.cited) for s in result.sentences] == [((0,), True), ((1,), False)]
+    assert with_citations(answer, result) == answer + " [2]"
+
+
+def test_an_uncited_price_from_another_passage_still_fails(embedder):
+    # $20 is a real price, but of priority support: it may not dress up a storage sentence.
+    answer = "Storage add-ons cost $20 per month for each extra 50 GB."
+    result = check_grounding(answer, [STORAGE, SUPPORT], embedder=embedder)
+    assert [(s.kind, s.text) for s in result.unsupported] == [("price", "$20")]
+    assert "[1] this sentence rests on" in result.unsupported[0].reason
+    assert result.sentences[0].passages == (0,)
+    # Without the embedder the shared words attribute it the same way.
+    assert [(s.kind, s.text) for s in check_facts(answer, [STORAGE, SUPPORT])] == [("price", "$20")]
+
+
+def test_a_copied_passage_sentence_passes_and_an_unsupported_one_gets_no_citation(embedder):
+    from app.core.grounding import with_citations
+
+    copied = "Each webhook carries an X-Quillstack-Signature header computed with your webhook_secret."
+    result = check_grounding(copied, PASSAGES, embedder=embedder)
+    assert result.passed and result.supporting == (1,) and result.sentences[0].score >= SENTENCE_SUPPORT_THRESHOLD
+    invented = "Our office dog enjoys long walks along the river every afternoon."
+    failed = check_grounding(f"{copied} {invented}", PASSAGES, embedder=embedder)
+    assert not failed.passed and failed.supporting == (1,)
+    assert with_citations(f"{copied} {invented}", failed) == f"{copied} [2] {invented}"
+
+
+@pytest.mark.parametrize("sentence", [
+    "Here is how:", "To reset your password, follow these steps:", "Follow these steps.",
+    "Let me know if you need anything else.", "I hope this helps!", "You're welcome.",
+    "Is there anything else I can help you with?", "The documents do not specify the refund window.",
+    "The provided documents don't mention gift cards.",
+])
+def test_framing_pleasantries_and_hedges_are_not_claims(sentence, embedder):
+    from app.core.grounding import claim_sentences
+
+    assert claim_sentences(sentence) == []
+    result = check_grounding(sentence, PASSAGES, embedder=embedder)
+    assert result.passed and result.sentences == () and result.supporting == ()
+
+
+@pytest.mark.parametrize("sentence", [
+    "To reset your password, follow these steps at https://evil.example/reset:",  # a URL is a fact
+    "Here is how the Gold plan works:",  # a plan is a fact
+    "While the documents do not specify a refund window, refunds take 30 days.",  # a claim after the hedge
+    "Our office dog enjoys long walks along the river every afternoon.",
+])
+def test_sentences_that_state_something_stay_claims(sentence, embedder):
+    from app.core.grounding import claim_sentences
+
+    assert len(claim_sentences(sentence)) == 1
+    assert not check_grounding(sentence, PASSAGES, embedder=embedder).passed
+
+
+def test_an_uncited_answer_with_framing_passes_and_gets_citations(embedder):
+    from app.core.grounding import with_citations
+
+    answer = ("To create a document, follow these steps:\n"
+              "1. Create a document with POST /v2/documents.\n"
+              "2. Fetch it with GET /v2/documents/{document_id}.\n"
+              "Let me know if you need anything else.")
+    result = check_grounding(answer, PASSAGES, embedder=embedder)
+    assert result.passed, result.unsupported
+    assert result.supporting == (1,)
+    cited = with_citations(answer, result)
+    assert cited.count("[2]") == 2 and "steps: [" not in cited and "else. [" not in cited
+
+
+def test_identifiers_with_digits_are_names_not_quantities():
+    forms = Passage("f", "Form APP-001 has full instructions on appeal procedures. Dates use ISO 8601. "
+                         "Zones dal10 and dal12 are in Dallas. Version 6.15.0 adds image commands.", "forms.md", "", 0.5)
+    assert unsupported("Form APP-001 provides comprehensive instructions on appeals.", [forms]) == []
+    assert unsupported("Specify the date in ISO 8601 format.", [forms]) == []
+    assert unsupported("Use zone dal10 or dal12 with version 6.15.0.", [forms]) == []
+    # Still facts: a name the passages don't use fails as a whole.
+    assert unsupported("Form APP-002 provides instructions.", [forms]) == [("identifier", "APP-002")]
+    assert unsupported("Specify the date in ISO 8602 format.", [forms]) == [("identifier", "ISO 8602")]
+    assert unsupported("Use zone dal13 with version 6.16.0.", [forms]) == [("identifier", "dal13"), ("identifier", "6.16.0")]
+
+
+def test_a_hyphen_spaced_by_a_tokenizer_still_joins_a_number_to_its_unit():
+    hudson = Passage("h", "The Hudson River is a 315 - mile ( 507 km ) river in New York.", "hudson.md", "", 0.5)
+    assert unsupported("The Hudson is a 315-mile river (507 km).", [hudson]) == []
+    assert unsupported("The Hudson is a 316-mile river.", [hudson]) == [("number", "316-mile")]
+
+
+def test_fenced_code_is_checked_for_names_but_not_read_as_prose(embedder):
+    docs = Passage("c", "Schedule a status change with `ibmcloud is image-update IMAGE --deprecate-at TIME`. "
+                        "Specify the time in ISO 8601 format. The API lives at https://api.quillstack.example/v2.",
+                   "cli.md", "CLI > Images", 0.8)
+    answer = ("Schedule the status change with the image-update command:\n\n"
+              "```shell\nibmcloud is image-update IMAGE --deprecate-at 2023-11-16T08:00:00-06:00\n```\n\n"
+              "Specify the time in ISO 8601 format.")
+    result = check_grounding(answer, [docs], embedder=embedder)
+    assert result.passed, result.unsupported  # the example timestamp is a placeholder, not a claim
+    invented = answer.replace("--deprecate-at", "--retire-at").replace("```shell\n", "```shell\ncurl https://evil.example/x\n")
+    assert [(s.kind, s.text) for s in check_grounding(invented, [docs], embedder=embedder).unsupported] == [
+        ("url", "https://evil.example/x"), ("identifier", "--retire-at")]
+    # A price is a fact even inside code.
+    priced = answer.replace("IMAGE --deprecate", "IMAGE --price $9 --deprecate")
+    assert ("price", "$9") in [(s.kind, s.text) for s in check_grounding(priced, [docs], embedder=embedder).unsupported]
+
+
+def test_merged_and_summing_up_sentences_are_supported(embedder):
+    court = Passage("g", "The appellate court reviews whether a legal mistake was made in the trial court. "
+                         "It also asks whether that mistake changed the final decision. "
+                         "The court does not consider new evidence or retry the case.", "appeals.md", "Appeals", 0.8)
+    merged = "The appellate court checks whether the trial court made a legal mistake and whether it changed the final decision."
+    summary = "In short, an appeal reviews legal mistakes in the trial rather than new evidence."
+    result = check_grounding(f"{merged} {summary}", [court], embedder=embedder)
+    assert result.passed, result.unsupported
+    invented = "The appellate court usually orders a new jury trial with fresh witnesses."
+    assert not check_grounding(invented, [court], embedder=embedder).passed
+
+
+# --- calibration against people (bench/grounding_human.py): what each change must keep doing ---
+
+def test_list_numbers_count_items_and_are_no_quantity():
+    answer = "Causes include: 1. Low semen quality 2. Drugs 3. Radiation 4. Infection 5. Hormones 6. Stress 7. Age 8. Heat 9. Smoking 10. Antibodies"
+    assert unsupported(answer) == []
+    assert unsupported("1. Create a document\n2. Send it\n3. Wait\n4. Check\n5. Sign\n6. File\n7. Copy\n8. Share\n9. Archive\n10. Delete it") == []
+    # Not in a run from 1: a quantity, checked as before.
+    assert unsupported("Each workspace may send 17. Then it stops.") == [("number", "17")]
+    assert unsupported("Steps: 1. Open it 2. Wait 12. Done") == [("number", "12")]
+
+
+def test_a_number_with_a_plus_states_the_number_with_its_unit():
+    horizon = Passage("h", "The key is long term, which is 10+ years in any emerging market.", "h.md", "", 0.5)
+    assert unsupported("Long-term investing means 10 years or more.", [horizon]) == []
+    assert unsupported("Long-term investing means 12 years or more.", [horizon]) == [("number", "12 years")]
+
+
+FHA = Passage("f1", "FHA loans are backed by the Federal Housing Administration. They suit first-time buyers with modest savings "
+                    "and lower credit scores.", "fha.md", "FHA loans", 0.8)
+FHA_DOWN = Passage("f2", "FHA loans: the down payment can be as low as 3.5% of the purchase price.", "fha2.md",
+                   "FHA loans > Down payment", 0.7)
+
+
+def test_a_figure_may_come_from_a_passage_nearly_as_close_but_not_from_another_subject(embedder):
+    near = "FHA loans suit first-time buyers with lower credit scores and a 3.5% down payment."
+    result = check_grounding(near, [FHA, FHA_DOWN], embedder=embedder)
+    assert result.passed, result.unsupported
+    assert result.sentences[0].passages == (0,) and result.sentences[0].near == (1,)
+    # Words alone can't tell "near" from "another subject": the fact check without a model stays strict.
+    assert [(s.kind, s.text) for s in check_facts(near, [FHA, FHA_DOWN])] == [("percent", "3.5%")]
+    # Further off in meaning, the passage with the figure may not lend it.
+    far = "FHA loans are backed by the Federal Housing Administration and suit first-time buyers who put 3.5% down."
+    assert [(s.kind, s.text) for s in check_grounding(far, [FHA, FHA_DOWN], embedder=embedder).unsupported] == [("percent", "3.5%")]
+
+
+def test_a_hedge_may_name_what_it_cannot_speak_to_but_its_figures_are_still_checked(embedder):
+    assert check_grounding("I do not have specific information about version 6.16.0.", [], embedder=embedder).passed
+    assert check_grounding("The documents do not mention Form APP-002.", PASSAGES, embedder=embedder).passed
+    assert unsupported("The documents do not mention the $39 plan.") == [("price", "$39")]
+    assert unsupported("I couldn't find this in the docs, see http://evil.example/help.") == [("url", "http://evil.example/help")]
+    # Not a hedge: a version stated as fact is checked.
+    assert unsupported("Version 6.16.0 adds reboot support.") == [("identifier", "6.16.0")]
+
+
+@pytest.mark.parametrize("answer, passes", [
+    ("I do not have specific information.", True),
+    ("I am sorry, I don't have any specific knowledge about who takes the photos.", True),
+    ("You're welcome! If you have any more questions, feel free to ask.", False),
+    ("You're welcome! I'm glad I could help.", False),
+    ("The photographer is usually a passenger in the second aircraft, not the pilot.", False),
+])
+def test_without_passages_only_a_hedge_passes(answer, passes, embedder):
+    result = check_grounding(answer, [], embedder=embedder)
+    assert result.passed is passes, result.unsupported
+    if not passes:
+        assert [span.kind for span in result.unsupported] == ["sentence"]
+    assert check_grounding(answer, [], embedder=None).passed  # the rule is a meaning check: it needs the embedder
+
+
+GOOD = ("The Team plan costs $49 per month and includes 10 GB of storage. Each workspace may send up to 5,000 envelopes per month. "
+        "The API allows 100 requests per minute per key. Annual billing saves 20 percent. Every paid plan starts with a 30-day trial.")
+
+
+def test_the_answer_is_judged_as_a_whole_but_an_unrelated_sentence_always_fails(embedder):
+    from app.core.grounding import ANSWER_SUPPORT_THRESHOLD, SENTENCE_FLOOR, answer_support
+
+    result = check_grounding(GOOD, PASSAGES, embedder=embedder)
+    assert result.passed and result.support >= ANSWER_SUPPORT_THRESHOLD
+    # One loosely worded sentence among well-supported ones: people accept it, so does the check.
+    loose = "Many teams find the plan a good fit for growing businesses."
+    lenient = check_grounding(f"{GOOD} {loose}", PASSAGES, embedder=embedder)
+    loose_score = lenient.sentences[-1].score
+    assert SENTENCE_FLOOR <= loose_score < SENTENCE_SUPPORT_THRESHOLD and lenient.passed
+    # Alone, the same sentence is the whole answer, and it is not supported.
+    alone = check_grounding(loose, PASSAGES, embedder=embedder)
+    assert not alone.passed and [span.text for span in alone.unsupported] == [loose]
+    assert "answer's support" in alone.unsupported[0].reason
+    # A sentence about nothing the passages discuss fails even inside a good answer, and only it is marked.
+    dog = "Our office dog enjoys long walks along the river every afternoon."
+    hidden = check_grounding(f"{GOOD} {dog}", PASSAGES, embedder=embedder)
+    assert not hidden.passed and [(span.kind, span.text) for span in hidden.unsupported] == [("sentence", dog)]
+    assert hidden.support >= ANSWER_SUPPORT_THRESHOLD  # the floor caught it, not the average
+    # The support is the claims' scores averaged by their content words.
+    assert answer_support(["one two three", "four"], [1.0, 0.0], PASSAGES) == pytest.approx(0.75)
+
+
+def test_a_failed_answer_marks_its_weakest_sentence_even_when_none_is_below_the_sentence_threshold(embedder):
+    answer = "The Team plan includes unlimited phone support and a dedicated account manager."
+    result = check_grounding(answer, PASSAGES, embedder=embedder, sentence_threshold=0.0)
+    assert not result.passed and [span.text for span in result.unsupported] == [answer]

@@ -25,7 +25,7 @@ BASE = Path(tempfile.gettempdir()) / "frontdesk-snapshots"
 
 @pytest.fixture(scope="module")
 def snapshot_dirs() -> dict[str, Path]:
-    from app.core.providers.llama_cpp import bundled_model_path
+    from app.core.providers.local import bundled_model_path
     from app.core.services import Services
 
     shutil.rmtree(BASE, ignore_errors=True)

@@ -4,10 +4,17 @@ Front ends iterate `Assistant.ask(...)` and render the events; the final `Answer
 event carries the Turn exactly as the ledger stored it. The ledger write happens here,
 once per turn, whatever happened: answered, replaced, refused, stopped or failed.
 
-Fallbacks, in order of preference, so the desk keeps working when a seam fails:
-- local answer fails the grounding check -> frontier (if usable) -> extractive quote
-- frontier unusable (no key, over budget, unreachable, erroring) -> extractive quote
-- no passage relevant enough -> say so and offer a human handoff (never answer from memory)
+Local when it can, frontier when it must. A question routed to the local side is answered by:
+1. the local model, when its draft passes the grounding check (each sentence attributed to
+   a passage; the answer is shown with those citations) and answers the question asked
+   (`relevance`: faithful to a passage about changing a password is no answer to "how do I
+   reset a forgotten one");
+2. else a verbatim docs quote, when the quote is confident (`relevance.quote_relevance`);
+3. else the frontier model, when it is usable; else the quote anyway, marked as such.
+Frontier-routed questions go to the frontier, and to the docs quote when it is unusable (no
+key, over budget, unreachable, erroring). No passage relevant enough: say so and offer a
+human handoff (never answer from memory). Every turn records `answered_by`: local-model,
+docs-quote, frontier or none.
 """
 from __future__ import annotations
 
@@ -23,20 +30,20 @@ from typing import Generator, Iterator, Union
 from app.core.egress import is_local_only, redact
 from app.core.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
-from app.core.extractive import extractive_answer, opens_mid_procedure
+from app.core.extractive import Quote, extractive_quote, opens_mid_procedure
 from app.core.injection import quarantine
-from app.core.grounding import GroundingResult, check_grounding, cited_ids, mark_unsupported
+from app.core.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.ledger import Ledger, Turn
 from app.core.passage import Passage
 from app.core.pricing import estimate_tokens, prices_for
-from app.core.prompts import build_prompt
+from app.core.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
+from app.core.relevance import Relevance, draft_relevance, quote_relevance
 from app.core.providers.base import Provider, Usage
 from app.core.router import RouteDecision, Router
 from app.core.secrets import scrub
 from app.core.store import Store
 from app.settings import Settings
 
-LOCAL_PASSAGES = 3  # a small local model reads few passages well and many slowly
 REFUSAL = (
     "Sorry, I can only help with questions about our product and your account. "
     "Is there anything about the service I can help you with?"
@@ -115,6 +122,34 @@ class Assistant:
         self.frontier = frontier
         self.ledger = ledger
 
+    def retrieve(self, question: str, k: int) -> tuple[list[Passage], list[tuple[Passage, str]], object]:
+        """(passages, quarantined passages with why, the question's vector), best first."""
+        # Full-width and other compatibility forms ("ｒｅｓｅｔ") read as the words they are.
+        vector = self.embedder.embed([unicodedata.normalize("NFKC", question)])
+        found = self.store.query(vector, k)[0]
+        if not found and self.store.count() == 0:  # counted only when nothing came back
+            raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
+                                 "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
+        passages, held = quarantine(found)
+        return passages, held, vector
+
+    def docs_quote(self, question: str, passages: list[Passage]) -> tuple[Quote, Relevance]:
+        """The docs quote for a question and whether it is confident enough to be the answer."""
+        used = [self.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+        quote = replace(extractive_quote(question, used, self.embedder), passages=tuple(used))
+        quoted = [used[n - 1] for n in quote.numbers]
+        return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted)
+
+    def with_procedure_start(self, passage: Passage) -> Passage:
+        """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
+        previous chunk of its file, so a quoted answer can start at step 1."""
+        if not opens_mid_procedure(passage.text):
+            return passage
+        previous = self.store.preceding(passage)
+        if previous is None or previous.heading != passage.heading:
+            return passage
+        return replace(passage, text=previous.text + "\n" + passage.text, start=previous.start)
+
     def answer(self, question: str, **options) -> Turn:
         """Run the whole pipeline and return the recorded turn (no streaming)."""
         for event in self.ask(question, **options):
@@ -173,14 +208,8 @@ class _Run:
         turn = self.turn
         if not turn.question:
             raise FrontdeskError("Empty question", "Type a question first.")
-        # Full-width and other compatibility forms ("ｒｅｓｅｔ") read as the words they are.
         query = unicodedata.normalize("NFKC", turn.question)
-        vector = self.a.embedder.embed([query])
-        found = self.a.store.query(vector, k)[0]
-        if not found and self.a.store.count() == 0:  # counted only when nothing came back
-            raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
-                                 "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
-        passages, held = quarantine(found)
+        passages, held, vector = self.a.retrieve(turn.question, k)
         for passage, why in held:
             turn.actions.append(f"quarantined passage {passage.id} of {passage.file}: it {why}")
         turn.retrieval_ms = self._ms()
@@ -202,8 +231,9 @@ class _Run:
             yield from self._frontier_or_extractive(passages, why="routed to the frontier")
 
     def _local_then_fallbacks(self, passages: list[Passage]) -> Iterator[Event]:
-        used = passages[:LOCAL_PASSAGES]
-        prompt = build_prompt(self.turn.question, used)
+        # A passage that opens at step 4 gets steps 1-3: a draft can't copy what it isn't shown.
+        used = [self.a.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+        prompt = build_local_prompt(self.turn.question, used)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
         self.turn.model = self.a.local.model_name  # a stopped turn still says whose draft it was
         try:
@@ -212,32 +242,47 @@ class _Run:
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
             yield DraftWithdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
-            yield from self._frontier_or_extractive(passages, why=f"local model failed: {error.title}")
+            yield from self._quote_or_escalate(passages, why=f"local model failed: {error.title}")
             return
-        self.turn.model = self.a.local.model_name
         check = check_grounding(answer, used, self.a.embedder)
         self.turn.grounding = check.to_json()
-        if check.passed and cited_ids(answer, used):
-            self._final("answered", answer, sources=used, action="local answer passed the grounding check")
-            return
-        # An answer that cites nothing is unchecked in substance ("I can't help with that"),
-        # so it is not kept even when no single span in it is false.
-        why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it cites no passage")
+        supporting = list(check.supporting)
+        if check.passed and supporting:
+            # Faithful is not right: the draft must also answer the question asked.
+            relevance = draft_relevance(self.turn.question, answer, [used[i] for i in supporting], self.a.embedder)
+            if relevance.ok:
+                self._final("answered", with_citations(answer, check), sources=used, answered_by="local-model",
+                            action=f"local answer passed the grounding check; {relevance.why}")
+                return
+            why = f"local answer does not answer the question: {relevance.why}"
+        else:
+            # An answer resting on no passage is unchecked in substance ("I can't help with that"),
+            # so it is not kept even when no single span in it is false.
+            why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it rests on no passage")
         yield DraftWithdrawn(why)
         self.turn.actions.append(why)
-        yield from self._frontier_or_extractive(passages, why="escalated after the local answer failed the check")
+        yield from self._quote_or_escalate(passages, why="escalated after the local answer failed the check")
 
-    def _frontier_or_extractive(self, passages: list[Passage], why: str) -> Iterator[Event]:
+    def _quote_or_escalate(self, passages: list[Passage], why: str) -> Iterator[Event]:
+        """After a local draft failed: a confident docs quote answers for free; else the frontier."""
+        quote, confidence = self.a.docs_quote(self.turn.question, passages)
+        if confidence.ok:
+            yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice="Quoted from your docs.")
+            return
+        self.turn.actions.append(f"docs quote not used first: {confidence.why}")
+        yield from self._frontier_or_extractive(passages, why=why, quote=quote)
+
+    def _frontier_or_extractive(self, passages: list[Passage], why: str, quote: Quote | None = None) -> Iterator[Event]:
         unusable = self._frontier_unusable()
         if unusable:
             self.turn.error = self.turn.error or unusable
             yield Notice(unusable, "frontier-unavailable")
-            yield from self._extractive(passages, f"frontier not used: {unusable}")
+            yield from self._extractive(passages, f"frontier not used: {unusable}", quote)
             return
         sendable = [p for p in passages if not is_local_only(p.file, self.a.settings["egress.local_only"], root=p.root)]
         if not sendable:
             yield Notice("Every relevant passage is marked local-only, so nothing was sent to the frontier model.", "local-only")
-            yield from self._extractive(passages, "frontier not used: all passages are local-only")
+            yield from self._extractive(passages, "frontier not used: all passages are local-only", quote)
             return
         sent, redactions = self._redacted(sendable)
         question = redact(self.turn.question, _published_emails(sendable)) if self.a.settings["egress.redact"] else None
@@ -261,7 +306,7 @@ class _Run:
             self.turn.error = str(failure)
             yield DraftWithdrawn(failure.title, streamed=self.draft_streamed)
             yield Notice(f"{failure.title} Answering from your docs instead.", "frontier-failed")
-            yield from self._extractive(passages, f"frontier failed: {failure.title}")
+            yield from self._extractive(passages, f"frontier failed: {failure.title}", quote)
             return
         self._record_egress(sendable, redactions, question)
         self.frontier_answered = True
@@ -269,36 +314,29 @@ class _Run:
         check = check_grounding(answer, sendable, self.a.embedder)
         self.turn.grounding = check.to_json()
         if check.passed:
-            self._final("answered", answer, sources=sendable, action="frontier answer passed the grounding check")
+            self._final("answered", answer, sources=sendable, answered_by="frontier", action="frontier answer passed the grounding check")
         else:
             # Shown, but never as fact: every unsupported span is marked in the text itself.
-            self._final("answered", mark_unsupported(answer, check), sources=sendable,
+            self._final("answered", mark_unsupported(answer, check), sources=sendable, answered_by="frontier",
                         action="frontier answer failed the check; unsupported spans marked: " + _spans_text(check))
-
-    def _with_procedure_start(self, passage: Passage) -> Passage:
-        """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
-        previous chunk of its file, so a quoted answer can start at step 1."""
-        if not opens_mid_procedure(passage.text):
-            return passage
-        previous = self.a.store.preceding(passage)
-        if previous is None or previous.heading != passage.heading:
-            return passage
-        return replace(passage, text=previous.text + "\n" + passage.text, start=previous.start)
 
     def _record_egress(self, sendable: list[Passage], redactions: int, question) -> None:
         """What left the machine: recorded only once a request may have reached the API."""
         self.turn.egress_passage_ids = [p.id for p in sendable]
         self.turn.redactions = redactions + (question.count if question else 0)
 
-    def _extractive(self, passages: list[Passage], action: str) -> Iterator[Event]:
-        used = [self._with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
-        answer = extractive_answer(self.turn.question, used, self.a.embedder)
+    def _extractive(self, passages: list[Passage], action: str, quote: Quote | None = None) -> Iterator[Event]:
+        """The docs quote as the last resort: the frontier was wanted and could not answer."""
+        yield from self._show_quote(quote or self.a.docs_quote(self.turn.question, passages)[0], action,
+                                    notice="Quoted from your docs; not verified by the frontier model.")
+
+    def _show_quote(self, quote: Quote, action: str, notice: str) -> Iterator[Event]:
         self.turn.model = "docs (extractive)"  # the docs wrote this answer, whatever drafted before
         # Verbatim quotes of the passages: supported by construction. A failed draft's
         # check is kept in `actions`; `grounding` describes the answer actually shown.
         self.turn.grounding = {"passed": True, "unsupported": [], "method": "extractive: quoted verbatim from the passages"}
-        yield Notice("Quoted from your docs; not verified by the frontier model.", "extractive")
-        self._final("extractive", answer, sources=used, action=action)
+        yield Notice(notice, "extractive")
+        self._final("extractive", quote.text, sources=list(quote.passages), answered_by="docs-quote", action=action)
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -350,8 +388,9 @@ class _Run:
             out.append(replace(passage, text=text.text, file=file.text, heading=heading.text))
         return out, count
 
-    def _final(self, outcome: str, answer: str, *, sources: list[Passage] | None = None, route: str | None = None, action: str) -> None:
-        self.turn.outcome, self.turn.answer = outcome, answer
+    def _final(self, outcome: str, answer: str, *, sources: list[Passage] | None = None, route: str | None = None,
+               answered_by: str = "none", action: str) -> None:
+        self.turn.outcome, self.turn.answer, self.turn.answered_by = outcome, answer, answered_by
         if route:
             self.turn.route = route
         if sources is not None:
@@ -383,12 +422,13 @@ class _Run:
         """What an all-frontier desk would have paid for this question.
 
         The frontier call itself when it answered; else the same prompt and answer at
-        frontier prices. A stopped or failed turn delivered nothing, so it claims no saving.
+        frontier prices. A turn nobody answered (refused, handed off, stopped, failed)
+        claims no saving.
         """
         turn = self.turn
         if self.frontier_answered:
             usage = self.frontier_usage
-        elif turn.outcome in ("stopped", "failed"):
+        elif turn.answered_by == "none":  # refused, handed off, stopped, failed: no answer, no saving
             return turn.cost_usd
         else:
             usage = Usage(

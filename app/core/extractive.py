@@ -8,6 +8,7 @@ answer and the passages are always cut the same way.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the embedder pulls in torch; only its type is needed here
@@ -164,8 +165,26 @@ def word_count(sentence: str) -> int:
     return len(_WORD.findall(sentence))
 
 
+@dataclass(frozen=True)
+class Quote:
+    """A quoted answer and how well its best sentence matched the question (judged in `relevance`)."""
+    text: str
+    best_score: float = 0.0  # cosine similarity of the best sentence (in its section's context) to the question
+    numbers: tuple[int, ...] = ()  # 1-based passages quoted, in the order they appear
+    passages: tuple = ()  # the passages its [n] marks count (set by the pipeline)
+
+    @property
+    def sentences_text(self) -> str:
+        return "\n".join(clean_sentence(line[2:]) for line in self.text.splitlines() if line.startswith("> "))
+
+
 def extractive_answer(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = 3) -> str:
     """The passages' most relevant sentences, quoted and cited as `[n]` (1-based, retrieval order)."""
+    return extractive_quote(question, passages, embedder, max_sentences).text
+
+
+def extractive_quote(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = 3) -> Quote:
+    """`extractive_answer` with the score the pipeline judges its confidence by."""
     candidates: list[tuple[int, int, str]] = []  # (passage number, start, sentence)
     for number, passage in enumerate(passages, start=1):
         headings = {part.strip().lower() for part in passage.heading.split(">")}
@@ -181,7 +200,7 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
             if _is_quotable(sentence, headings):
                 candidates.append((number, start, sentence))
     if not candidates or max_sentences < 1:
-        return NO_MATCH_ANSWER
+        return Quote(NO_MATCH_ANSWER)
     # Scored in the context of its section, as chunks are embedded: "Business | $24" means
     # little alone and a price under "Plan overview".
     leaves = [passage.heading.rsplit(">", 1)[-1].strip() for passage in passages]
@@ -193,7 +212,7 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
     best = float(scores[ranked[0]])
     chosen = [i for i in ranked[:max_sentences] if float(scores[i]) >= best - MAX_SCORE_GAP]
     steps = [numbered_steps(passage.text) for passage in passages]
-    chosen = _with_whole_procedures(chosen, candidates, steps)
+    chosen = _with_whole_procedures(chosen, candidates, steps, [p.text for p in passages])
     # Passages in order of their best sentence; document order inside each passage.
     passage_order: list[int] = []
     for i in chosen:
@@ -201,14 +220,21 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
             passage_order.append(candidates[i][0])
     lines = [EXTRACTIVE_PREFIX]
     for number in passage_order:
+        texts = passages[number - 1].text
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
-            step = steps[number - 1].get(candidates[i][1])
+            start = candidates[i][1]
+            step = steps[number - 1].get(start)
+            if step is None and _step_of(texts, steps[number - 1], start) and lines[-1].endswith(f" [{number}]"):
+                # A later sentence of the same step ("The link works once and expires after
+                # 60 minutes.") stays on its step's line.
+                lines[-1] = f"{lines[-1][:-len(f' [{number}]')]} {candidates[i][2]} [{number}]"
+                continue
             lines.append(f"> {step[1] + '. ' if step else ''}{candidates[i][2]} [{number}]")
-    return "\n".join(lines)
+    return Quote("\n".join(lines), best, tuple(passage_order))
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
-MAX_STEPS = 8
+MAX_STEPS = 16  # sentences of one procedure (a step may have several)
 
 
 def numbered_steps(text: str) -> dict[int, tuple[int, str]]:
@@ -233,15 +259,23 @@ def opens_mid_procedure(text: str) -> bool:
     return bool(first) and first.group(1) != "1"
 
 
+def _step_of(text: str, steps: dict[int, tuple[int, str]], start: int) -> tuple[int, str] | None:
+    """The numbered step a sentence belongs to: its own, or the one whose line it continues."""
+    item = max((s for s in steps if s <= start), default=None)
+    if item is None or "\n" in text[item:start]:
+        return None
+    return steps[item]
+
+
 def _with_whole_procedures(chosen: list[int], candidates: list[tuple[int, int, str]],
-                           steps: list[dict[int, tuple[int, str]]]) -> list[int]:
+                           steps: list[dict[int, tuple[int, str]]], texts: list[str]) -> list[int]:
     """When the best quoted step belongs to a numbered procedure, quote that procedure's steps
     in order (step 4 of a password reset is no answer without steps 1 to 3). Steps of other
     procedures are left out: interleaved "1. … 2. … 1. …" from two lists reads as nonsense.
     """
     def list_of(i: int) -> tuple[int, int] | None:
         number, start, _ = candidates[i]
-        step = steps[number - 1].get(start)
+        step = _step_of(texts[number - 1], steps[number - 1], start)
         return (number, step[0]) if step else None
 
     procedure = next((list_of(i) for i in chosen if list_of(i)), None)

@@ -1,19 +1,31 @@
 """Checks an answer against the passages it was generated from.
 
+Each claim sentence is attributed to the passages that support it: the ones its `[n]`
+marks cite (`[n]`, `[^n]`, `【n】`), else the ones closest to it in meaning (shared words
+without an embedder), so an answer needn't type citations; `with_citations` adds them.
+Framing ("Here is how:"), pleasantries, questions and hedges ("the documents do not
+specify") are not claims unless they state a fact.
+
 Two checks. The fact check (regex, no model) requires every price, number, percentage,
-date, URL, email, endpoint, code identifier and plan name in the answer to appear, after
-normalisation, in the passages the answer cites for it, and every citation (`[n]`, `[^n]`,
-`【n】`) to name a passage that was given. Prices are held to more than their amount: the
-period they are per, the plan their sentence names, and "free" as a $0 price for a plan
-(how prices are read and bound lives in `price_claims`).
-The sentence check (optional, needs the embedder) requires each claim sentence to be close
-to some passage sentence. Passages may be hostile: only their text counts as evidence, and
-nothing here follows an instruction found in them. `mark_unsupported` turns a failed check
-into text that shows every unsupported span as unverified, in place.
+date, URL, email, endpoint, code identifier (digits in a name like "APP-001" make it a
+name, not a quantity) and plan name in a sentence to appear, after normalisation, in that
+sentence's own passages, and every citation to name a passage that was given. Example
+values inside fenced code are placeholders; its names, paths and prices are checked.
+Prices are held to more than their amount: the period they are per, the plan their
+sentence names, and "free" as a $0 price for a plan (see `price_claims`).
+The sentence check (needs the embedder) scores each claim sentence by its closeness to a
+passage sentence or run of consecutive ones, counting the words it shares with them, and
+judges the answer as a whole: the claims' scores averaged by their words must reach a
+threshold, and no claim may be about nothing the passages discuss. With no passages, only an
+answer that says the docs don't cover the question passes.
+Passages may be hostile: only their text counts as evidence, and nothing here follows an
+instruction found in them. `mark_unsupported` turns a failed check into text that shows
+every unsupported span as unverified, in place.
 """
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
@@ -26,19 +38,61 @@ if TYPE_CHECKING:
     from app.core.embeddings import Embedder
     from app.core.passage import Passage
 
-# Calibrated by bench/calibrate_grounding.py (defaults: seed 7, 160 railway-docs files, 3402
-# passages, 300 sentences; 1070 paraphrase positives vs 1382 hard negatives from other files):
-#   threshold  precision  recall  false-accept  F1
-#     0.70       0.857     0.949     0.122     0.901
-#     0.76       0.930     0.905     0.053     0.917   <- best F1, chosen
-#     0.77       0.940     0.889     0.044     0.914   (best F1 with false-accept <= 5%)
-#     0.80       0.963     0.842     0.025     0.898
-# Recall by paraphrase kind at 0.76: words dropped 88.7%, reordered 100%, both 83.7%, merged
-# with the next sentence 88.8%. The false-accept rate is an upper bound: the hardest
-# "negatives" are the same fact restated on another page. Sentences about something else
-# score far lower (hard-negative median 0.50).
-SENTENCE_SUPPORT_THRESHOLD = 0.76
+# Calibrated against people by bench/grounding_human.py (234 IBM MTRAG answers with human
+# faithfulness ratings; halves split by conversation: A = ibmcloud + some clapnq, B = govt,
+# fiqa + some clapnq):
+#   .venv/bin/python bench/grounding_human.py --cache /tmp/mtrag.pkl [--sweep]
+# A sentence's score is its best cosine to a passage sentence or run of up to 3 (WINDOW),
+# plus COVERAGE_WEIGHT x (share of its content words its passages use - COVERAGE_BASE). The
+# answer passes on meaning when its claims' scores, averaged by content words, reach
+# ANSWER_SUPPORT_THRESHOLD and no claim is below SENTENCE_FLOOR (`answer_support`); facts stay
+# per sentence and absolute. With no passages only a hedge passes.
+#                                   balanced  faithful pass  unfaithful pass  references rejected
+#   before (every sentence >= 0.50), A  0.72        83%            39%               20%
+#   before, B                           0.67        72%            38%               26%
+#   before, both                        0.69        78%            39%               23%
+#   shipped (--sweep optimum on A), A   0.853       95.7%          25.0%              5.0%
+#   shipped, B (held out)               0.759       80.0%          28.2%             13.2%
+#   shipped, both                       0.809       88.6%          26.9%              9.0%
+# The sweep (NOVELTY_WEIGHT 0-1, SENTENCE_FLOOR none-0.3, threshold 0.30-0.90) picks the best
+# balanced accuracy on A with >= 85% of A's faithful answers passing; ties go to no novelty
+# weight, then to the stricter floor (0.0-0.2 tie on A). The thresholds saw only A; the other
+# changes (answer-level average, the no-passage rule, the fact-check fixes) were designed
+# reading rows of both halves, so B is a hold-out for the constants, not for the design.
+# Tried and not kept: IDF / word-rarity weights (from the file's passages or the MiniLM
+# vocabulary's frequency order), a capitalised-name bonus, a share-of-unused-words penalty
+# (NOVELTY_WEIGHT: helped B's balance, not A's, and cost B's faithful pass), and treating generic
+# advice ("consult a professional") as no claim: none moved AUC on either half by more than
+# +-0.02. B stays harder (its faithful finance answers reword freely): 80% of its faithful
+# answers pass. 7 of the 167 faithful answers fail on a figure no passage states (the model's
+# own knowledge: 2,341 miles, 2008, February 3, 1984, ...): the hard rule, not a threshold.
+SENTENCE_SUPPORT_THRESHOLD = 0.50  # a failed answer's sentences below this are the ones marked unsupported
+ANSWER_SUPPORT_THRESHOLD = 0.748  # the answer's support (see `answer_support`) must reach this
+NOVELTY_WEIGHT = 0.0  # support lost per share of the answer's content words that no passage uses
+SENTENCE_FLOOR = 0.2  # a sentence this far from every passage fails whatever the rest of the answer does
 MIN_CLAIM_WORDS = 4
+WINDOW = 3  # passage sentences an answer sentence may merge or sum up
+COVERAGE_BASE, COVERAGE_WEIGHT = 0.6, 0.5
+# Passages this close to the best also support the sentence: retrieved passages often say the
+# same thing, and a sentence's figure may come from any of them. A passage much further away
+# in meaning is another subject, and its figures may not dress up this sentence.
+ATTRIBUTION_MARGIN = 0.12
+MAX_ATTRIBUTED = 3
+# A passage a little further off may still lend a sentence the one figure, link or name its
+# nearer passages lack: retrieved passages on one subject split its details ("FHA loans need
+# 3.5% down" sits in the second-closest FHA passage). Far off (another subject) it may not.
+# Only with an embedder: shared words alone are too coarse to tell "near" from "other".
+FACT_MARGIN = 0.3
+MIN_SHARED_WORDS = 2
+_WORD_TOKEN = re.compile(r"[a-z][a-z0-9'-]*")
+_STOPWORDS = set("""a about above after again against all also am an and any are as at be because been before being
+below between both but by can cannot could did do does doing done during each either etc few for from further had has
+have having he her here hers him his how i if in into is it its itself just may me might more most much must my no nor
+not now of off on once only or other our ours out over own per same she should so some such than that the their theirs
+them then there these they this those through to too under until up upon us very via was we were what when where whether
+which while who whom whose why will with within without would yes yet you your yours don't doesn't can't isn't aren't
+won't it's you're they're there's that's i'm get gets got getting make makes made use uses used using need needs
+want go goes take takes give gives see know like""".split())  # function words and verbs too common to say where a sentence came from
 
 _MONTH = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
@@ -47,14 +101,16 @@ _PER = rf"\s*(?:/|\bper\b)\s*{_UNIT_WORD}"
 _PATH = r"(?<![\w/.:~@$-])/(?:[A-Za-z0-9_{}:.~-]+/?)+"
 _METHOD = r"GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS"
 
-_BACKTICK = re.compile(r"`([^`\n]{1,100})`")
+# Runs of equal length open and close: "```  cmd  ```" written inline is one code span.
+_BACKTICK = re.compile(r"(?<!`)(`+)(?!`)([^`\n]{1,200}?)(?<!`)\1(?!`)")
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _URL = re.compile(r"\bhttps?://[^\s<>()\[\]\"'`|]+|(?<![\w@.-])(?:www\.)?(?:[a-z0-9-]+\.)+"
                   r"(?:com|org|net|io|dev|app|ai|co|example|test|cloud|sh)\b(?:/[^\s<>()\[\]\"'`|]*)?", re.I)
+_GLUED_URL = re.compile(r"(?<=\w)https?://[^\s<>()\[\]\"'`|]+")
 _ENDPOINT = re.compile(rf"(?:\b(?P<method>{_METHOD})[\s`*|]+)?(?P<path>{_PATH})")
 _PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{NUM})\s?(?:%|percent\b|per\s?cent\b)")
 _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer forms win
-    r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b",
+    r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
     rf"\b{_MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?\b",
     rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+(?P<y>\d{{4}}))?\b",
     rf"\b{_MONTH}\s+(?P<y>\d{{4}})\b",
@@ -70,13 +126,51 @@ _HEADER = re.compile(r"(?<![\w-])X-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])"
                      r"|(?<![\w-])[A-Z][a-z]+(?:-[A-Z][a-z]+)+(?=:|\s+header)")
 _SNAKE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?![\w-])")
 _CAMEL = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)+(?![\w-])")
+# Identifiers that contain digits ("Form APP-001", "ISO 8601", "dal10", "v2.1", "6.15.0"):
+# names, not quantities, so they must appear as written and their digits are not numbers.
+_DIGIT_ID = re.compile(r"(?<![\w$.-])(?=[A-Za-z0-9.-]*\d)[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*(?![\w-])"
+                       r"|(?<![\w.])(?:[A-Z]{2,}\s+\d{3,}|(?:Form|Section|Rule|Article|Chapter|Schedule|Publication)\s+[A-Z]*\d+)(?:[-.]\d+)*[A-Z]?(?![\w-])"
+                       r"|(?<![\w.])\d+(?:\.\d+){2,}(?!\w|\.\d)")
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*(?![\w-])")
+# A list number: at a line's start or after a space, then "." or ")" and the item's first word.
+_ENUMERATOR = re.compile(r"(?:^|(?<=\s))(?P<n>\d{1,2})[.)][ \t]+(?=[*_\w\"'(`])", re.M)
+_OR_MORE = re.compile(r"(?<=\d)\+(?=[ \t]?[A-Za-z])")
+_SPACED_HYPHEN = re.compile(r"(?<=\d) - (?=[A-Za-z])")
+_CODE_FENCE = re.compile(r"^\s*(```|~~~)")
+# Example values inside a code block ("--deprecate-at 2023-11-16T08:00") are placeholders,
+# not statements; the names, paths and addresses in it must still be real.
+_NOT_CHECKED_IN_CODE = {"number", "date", "percent"}
+# "Hedges" say what the docs don't cover; they state nothing to check ("the documents do not specify").
 _HEDGE = re.compile(
     r"\b(?:i\s+(?:don't|do not|can't|cannot|couldn't)\s+(?:know|say|tell|find|answer)|not sure"
-    r"|(?:docs?|documentation|sources?|passages?)\s+(?:don't|do not|doesn't|does not)\s+(?:say|mention|cover|specify|state|include)"
-    r"|(?:couldn't|could not|can't|cannot)\s+find|no information|not (?:mentioned|covered|specified|documented))\b", re.I)
+    r"|i\s+(?:don't|do not)\s+have\s+(?:any\s+|specific\s+|enough\s+|more\s+|further\s+)*(?:information|details|knowledge)"
+    r"|(?:docs?|documents?|documentation|sources?|passages?|text|texts|context|articles?|pages?|information)(?:\s+provided)?"
+    r"\s+(?:don't|do not|doesn't|does not|didn't|did not)\s+(?:\w+ly\s+)?(?:say|mention|cover|specify|state|include|provide"
+    r"|contain|discuss|address|give|offer|list|describe|detail|explain|tell)"
+    r"|(?:couldn't|could not|can't|cannot)\s+find|no (?:specific |further |more |additional )?information"
+    r"|not (?:explicitly |specifically |directly )?(?:mentioned|covered|specified|documented|stated|discussed|provided|included)"
+    r"(?=\s*(?:[.,;]|$|\s+(?:in|by)\s+(?:the\s+)?(?:provided\s+|given\s+)?(?:docs?|documents?|documentation|sources?|passages?|text|context))))",
+    re.I)
+# "While the documents don't say X, they stress Y": a claim follows the hedge.
+_CLAIM_AFTER_HEDGE = re.compile(r"(?:while|although|though|even though|whereas)\b", re.I)
+_HEDGE_THEN_CLAIM = re.compile(r"[,;]\s*(?:but|however|yet|they|it)\b", re.I)
+# Framing that introduces a list or code and states nothing itself ("To reset it, follow these steps:").
+_FRAMING = re.compile(
+    r"^(?:(?:to|for|if|when)\b[^,:]{0,80},\s*)?(?:(?:please|simply|just)\s+)?(?:here(?:'s|\s+is|\s+are)\b"
+    r"|follow\s+(?:these|the(?:se)?\s+\w+|the)\s+(?:steps|instructions)|(?:do|try|consider)\s+the\s+following|as\s+follows"
+    r"|below\s+(?:is|are)\b|you\s+(?:can|should|need\s+to|will\s+need\s+to|could|may)\s+(?:do\s+the\s+following"
+    r"|follow\s+these\s+(?:steps|instructions)))", re.I)
+_FRAMING_TAIL_WORDS = 6  # "Here is how you can do it." frames; "Here is how: open Settings and ..." claims
+_PLEASANTRY = re.compile(
+    r"^(?:(?:i\s+)?hope\s+(?:this|that|it|the\s+\w+)\s+helps?|let\s+me\s+know|feel\s+free|(?:you're|you\s+are)\s+(?:very\s+|most\s+)?welcome"
+    r"|glad\s+(?:i\s+could|to)\s+help|happy\s+to\s+help|thanks?\b|thank\s+you|good\s+luck|stay\s+safe|(?:is\s+there\s+)?anything\s+else"
+    r"|(?:i'm\s+|i\s+am\s+)?glad\s+(?:i\s+could|to)\s+help\b[^.!?]{0,20}[.!]?$|(?:sure|of\s+course|certainly|great\s+question)\b[!.,]?$|if\s+you\s+(?:have|need)\s+(?:any\s+)?(?:more|other|further|additional)?\s*"
+    r"(?:questions?|help|assistance))", re.I)
 
 _NOT_UNITS = set("a an the and or to of in on at for by with from is are was were be been will can may if as than then "
-                 "so but it its this that these those you your we our they their i more less plus per via into onto".split())
+                 "so but it its this that these those you your we our they their i more less plus per via into onto "
+                 "different other new such before after since until ago".split())
+_YEAR = re.compile(r"1[89]\d\d|20\d\d")  # "2008 housing crisis": a year takes no unit
 _MONTHS = {name: i for i, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
 
@@ -93,22 +187,124 @@ class UnsupportedSpan:
 
 
 @dataclass(frozen=True)
+class SentenceSupport:
+    """One claim sentence of the answer and the passages it rests on."""
+    start: int
+    end: int
+    passages: tuple[int, ...]  # 0-based, best first: the ones it cites, else the ones it was attributed to
+    score: float  # support by its passages: similarity blended with word overlap (word overlap alone without an embedder)
+    cited: bool = False  # the answer cited these passages itself with [n]
+    near: tuple[int, ...] = ()  # further passages within FACT_MARGIN: they may support its facts, not its meaning
+
+
+@dataclass(frozen=True)
 class GroundingResult:
     passed: bool
     unsupported: list[UnsupportedSpan] = field(default_factory=list)
+    supporting: tuple[int, ...] = ()  # 0-based passages the supported claims rest on, best first
+    sentences: tuple[SentenceSupport, ...] = ()
+    support: float | None = None  # the answer's support by meaning (`answer_support`); None without an embedder or claims
 
     def to_json(self) -> dict:
-        return {"passed": self.passed, "unsupported": [span.to_json() for span in self.unsupported]}
+        return {"passed": self.passed, "unsupported": [span.to_json() for span in self.unsupported],
+                "supporting": list(self.supporting)}
 
 
 def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | None = None,
-                    sentence_threshold: float = SENTENCE_SUPPORT_THRESHOLD) -> GroundingResult:
-    """Fact and citation check always; sentence-support check only when an embedder is given."""
-    unsupported = _bad_citations(answer, len(passages)) + check_facts(answer, passages)
-    if embedder is not None:
-        unsupported += check_sentences(answer, passages, embedder, sentence_threshold)
+                    sentence_threshold: float = SENTENCE_SUPPORT_THRESHOLD, *,
+                    answer_threshold: float = ANSWER_SUPPORT_THRESHOLD,
+                    sentence_floor: float = SENTENCE_FLOOR) -> GroundingResult:
+    """Attribute each claim sentence to the passages that support it, then check its facts
+    against those passages; the support check by meaning runs only when an embedder is given.
+
+    A sentence's `[n]` marks are its attribution when it has them; otherwise the passages
+    most similar to it (by meaning with an embedder, by shared words without) are.
+    Facts are checked sentence by sentence, absolutely. Meaning is judged for the answer as
+    a whole (`answer_support` >= answer_threshold), as people judge it: one loosely worded
+    sentence among well-supported ones does not sink an answer, but a sentence below
+    sentence_floor (about nothing the passages discuss) always fails. When the answer falls
+    short, its sentences below sentence_threshold (at least its weakest) are the ones marked.
+    With no passages, only a hedge ("I don't have information on that") passes.
+    """
+    facts = list(_answer_facts(answer))
+    claims = _claims(answer, facts)
+    sentences = _attribute(answer, claims, passages, embedder)
+    unsupported = _bad_citations(answer, len(passages)) + _check_facts(answer, passages, facts, sentences)
+    support = None
+    if embedder is not None and not passages:
+        for start, end, prose in claims:
+            if word_count(prose) >= MIN_CLAIM_WORDS:  # "It costs $49.": too short to judge by meaning; its facts are checked
+                unsupported.append(UnsupportedSpan(answer[start:end], start, end, "sentence", "no passage text to support it"))
+        if not claims and answer.strip() and not _hedges(answer):
+            # Small talk with nothing to ground it: only saying the docs don't cover it is faithful here.
+            start = len(answer) - len(answer.lstrip())
+            unsupported.append(UnsupportedSpan(answer.strip(), start, start + len(answer.strip()), "sentence",
+                                               "no passage to ground it, and it does not say the docs lack the answer"))
+    elif embedder is not None and claims:
+        support = answer_support([prose for _, _, prose in claims], [s.score for s in sentences], passages)
+        judged = [(claim, s) for claim, s in zip(claims, sentences) if word_count(claim[2]) >= MIN_CLAIM_WORDS] or list(zip(claims, sentences))
+        weak = [(claim, s) for claim, s in judged if s.score < sentence_floor]
+        if support < answer_threshold:
+            weak += [(claim, s) for claim, s in judged if sentence_floor <= s.score < sentence_threshold] or (
+                [] if weak else [min(judged, key=lambda pair: pair[1].score)])
+        for (start, end, _), s in weak:
+            where = "its cited passage(s)" if s.cited else "the passages"
+            why = (f"similarity to {where}, word overlap counted, is {s.score:.2f} < {sentence_floor:.2f}" if s.score < sentence_floor else
+                   f"similarity to {where}, word overlap counted, is {s.score:.2f}, and the answer's support is {support:.2f} < {answer_threshold:.2f}")
+            unsupported.append(UnsupportedSpan(answer[start:end], start, end, "sentence", why))
     unsupported.sort(key=lambda span: (span.start, span.end))
-    return GroundingResult(passed=not unsupported, unsupported=unsupported)
+    failed = {(s.start, s.end) for s in unsupported if s.kind == "sentence"}
+    supporting = _rank_passages(s for s in sentences if (s.start, s.end) not in failed)
+    return GroundingResult(not unsupported, unsupported, supporting, tuple(sentences), support)
+
+
+def answer_support(claims: list[str], scores: list[float], passages: list[Passage]) -> float:
+    """The answer's support by meaning: its claim sentences' scores averaged by their weight
+    (content words), less NOVELTY_WEIGHT x the share of its content words no passage uses.
+
+    People accept an answer whose sentences reword the passages, and reject one that brings
+    in what the passages never discuss (other rivers, other penalties): the average carries the
+    first, the unused-word share the second. Both count words, so a long sentence weighs more.
+    """
+    tokens = [_content_tokens(claim) for claim in claims]
+    weights = [max(1, len(t)) for t in tokens]
+    mean = sum(w * score for w, score in zip(weights, scores)) / sum(weights)
+    used = set().union(*(_content_words(f"{p.heading}\n{p.text}") for p in passages)) if passages else set()
+    words = [word for t in tokens for word in t]
+    novel = sum(word not in used for word in words) / len(words) if words else 0.0
+    return round(mean - NOVELTY_WEIGHT * novel, 4)
+
+
+def _hedges(answer: str) -> bool:
+    return any(_is_hedge(prose_text(answer[start:end])) for start, end in split_sentences(answer))
+
+
+def _rank_passages(sentences) -> tuple[int, ...]:
+    """Passages by how many claims rest on them, then by their best support."""
+    count: dict[int, int] = {}
+    best: dict[int, float] = {}
+    for sentence in sentences:
+        for index in sentence.passages:
+            count[index] = count.get(index, 0) + 1
+            best[index] = max(best.get(index, 0.0), sentence.score)
+    return tuple(sorted(count, key=lambda i: (-count[i], -best[i], i)))
+
+
+def with_citations(answer: str, result: GroundingResult) -> str:
+    """The answer with ` [n]` (1-based) after each attributed claim sentence that cites nothing.
+
+    Sentences the check found unsupported get no mark: a citation would vouch for them.
+    """
+    failed = [(s.start, s.end) for s in result.unsupported if s.kind == "sentence"]
+    out = answer
+    for sentence in sorted(result.sentences, key=lambda s: -s.start):  # from the end: offsets stay valid
+        if not sentence.passages or sentence.cited or CITATION_MARK.search(answer, sentence.start, sentence.end):
+            continue
+        if any(start <= sentence.start < end for start, end in failed):
+            continue
+        mark = " [" + ", ".join(str(i + 1) for i in sorted(sentence.passages)) + "]"
+        out = out[:sentence.end] + mark + out[sentence.end:]
+    return out
 
 
 UNVERIFIED_OPEN, UNVERIFIED_CLOSE = "\u27e6unverified: ", "\u27e7"
@@ -173,21 +369,28 @@ def _bad_citations(answer: str, passage_count: int) -> list[UnsupportedSpan]:
 
 
 def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
-    """Every checkable fact in the answer that the passages it cites do not state.
+    """Every checkable fact in the answer that the passages it rests on do not state.
 
-    A fact counts as supported only by the passages cited for it: those its own sentence
-    cites, else every passage the answer cites, else (an answer citing nothing) all of
-    them; the pipeline rejects uncited local answers separately. A price must also keep
-    its period ("$19 per month" is not "$19 per year") and, when its sentence names a
-    plan, be stated for that plan by one passage sentence or table row.
+    A fact counts as supported only by its sentence's passages: those the sentence cites,
+    else those it is attributed to by shared words (`check_grounding` attributes by meaning
+    when it has an embedder). Facts outside any claim sentence (code blocks, hedges) lean on
+    every passage the answer cites, else on all of them. A price must also keep its period
+    ("$19 per month" is not "$19 per year") and, when its sentence names a plan, be stated for
+    that plan by one passage sentence or table row.
     """
+    facts = list(_answer_facts(answer))
+    return _check_facts(answer, passages, facts, _attribute(answer, _claims(answer, facts), passages, None))
+
+
+def _check_facts(answer: str, passages: list[Passage], facts: list[tuple], sentences: list[SentenceSupport]) -> list[UnsupportedSpan]:
     plans = plan_names(passages)
     # "the Team plan" in the answer binds too when the passages name Team at all, even in
     # passing ("**Team, monthly:** ..."); a name they never use fails as a plan fact instead.
     every_text = "\n".join(f"{p.heading}\n{p.text}" for p in passages)
     plans |= {m.group("name") for m in PLAN.finditer(answer)
               if m.group("name") not in NOT_PLANS and _has_word(m.group("name"), every_text)}
-    scopes = _citation_scopes(answer, len(passages))
+    scopes = _citation_scopes(answer, len(passages), sentences)
+    code = _code_spans(answer)
     facts_of: dict[tuple[int, ...], _Evidence] = {}
 
     def evidence(scope: tuple[int, ...]) -> _Evidence:
@@ -195,24 +398,47 @@ def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
             facts_of[scope] = _Evidence([passages[i] for i in scope], plans)
         return facts_of[scope]
 
+    everywhere = tuple(range(len(passages)))
+
+    def where(scope: tuple[int, ...], how: str, kind: str, key) -> str:
+        if how != "attributed":
+            return _where(scope, how == "cited")
+        if not evidence(everywhere).supports(kind, key):
+            return "the passages"
+        # Stated elsewhere: the sentence's own passage must carry it, or a true figure from
+        # one page could dress up a claim about another.
+        return "the passage" + ("s " if len(scope) != 1 else " ") + ", ".join(f"[{i + 1}]" for i in scope) + " this sentence rests on"
+
+    # "I don't have information about version 6.16.0": a name a hedge says it can't speak to
+    # is not stated as fact. Its quantities, prices, links and addresses are still checked.
+    hedges = [(low, high) for low, high in split_sentences(answer) if _is_hedge(prose_text(answer[low:high]))]
     spans = []
-    for kind, start, end, text, key in _answer_facts(answer):
-        scope, sentence = scopes.at(start)
-        where = _where(scope, scopes.cites_any)
+    for kind, start, end, text, key in facts:
+        if kind in _NOT_CHECKED_IN_CODE and any(low <= start < high for low, high in code):
+            continue
+        if kind == "identifier" and any(low <= start < high for low, high in hedges):
+            continue
+        scope, sentence, how = scopes.at(start)
         known = evidence(scope)
+        if not known.supports(kind, key) and how == "attributed":
+            lender = next((p for p in scopes.near.get(sentence, ()) if evidence((p,)).supports(kind, key)), None)
+            if lender is not None:
+                scope = tuple(sorted((*scope, lender)))
+                known = evidence(scope)
         if not known.supports(kind, key):
-            spans.append(UnsupportedSpan(text, start, end, kind, f"{kind} not found in {where}"))
+            spans.append(UnsupportedSpan(text, start, end, kind, f"{kind} not found in {where(scope, how, kind, key)}"))
         elif kind == "price":
             bound = bound_plans(answer, sentence, start, plans)
-            why = known.priced.binding_problem(key, periods_after(answer, end), bound, where)
+            why = known.priced.binding_problem(key, periods_after(answer, end), bound, where(scope, how, kind, key))
             if why:
                 spans.append(UnsupportedSpan(text, start, end, kind, why))
     for m in FREE_CLAIM.finditer(answer):
-        scope, sentence = scopes.at(m.start())
+        scope, sentence, how = scopes.at(m.start())
         bound = bound_plans(answer, sentence, m.start(), plans)
         if bound and not evidence(scope).priced.says_free(bound):
             spans.append(UnsupportedSpan(m.group(0), m.start(), m.end(), "price",
-                                         f"no line of {_where(scope, scopes.cites_any)} says the {' or '.join(sorted(bound))} plan is free"))
+                                         f"no line of {_where(scope, how == 'cited') if how != 'attributed' else 'the passage this sentence rests on'}"
+                                         f" says the {' or '.join(sorted(bound))} plan is free"))
     return spans
 
 
@@ -226,31 +452,57 @@ def _where(scope: tuple[int, ...], cites_any: bool) -> str:
 
 @dataclass
 class _Scopes:
-    """Which passages each answer sentence may lean on, by its citations."""
-    sentences: list[tuple[int, int, tuple[int, ...]]]
+    """Which passages each answer sentence may lean on: its citations, else its attribution."""
+    sentences: list[tuple[int, int, tuple[int, ...], str]]  # start, end, scope, how: cited | attributed | all
     default: tuple[int, ...]
-    cites_any: bool
+    how: str
+    near: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # attributed sentences' FACT_MARGIN passages
 
-    def at(self, position: int) -> tuple[tuple[int, ...], tuple[int, int] | None]:
-        for start, end, scope in self.sentences:
+    def at(self, position: int) -> tuple[tuple[int, ...], tuple[int, int] | None, str]:
+        for start, end, scope, how in self.sentences:
             if start <= position < end:
-                return scope, (start, end)
-        return self.default, None
+                return scope, (start, end), how
+        return self.default, None, self.how
 
 
-def _citation_scopes(answer: str, passage_count: int) -> _Scopes:
-    def cited(text: str) -> list[int]:
-        return sorted({n - 1 for m in CITATION_MARK.finditer(text) for n in _citation_numbers(m.group(1)) if 1 <= n <= passage_count})
+def _cited(text: str, passage_count: int) -> tuple[int, ...]:
+    return tuple(sorted({n - 1 for m in CITATION_MARK.finditer(text) for n in _citation_numbers(m.group(1)) if 1 <= n <= passage_count}))
 
-    everything = tuple(cited(answer))
+
+def _citation_scopes(answer: str, passage_count: int, attributed: list[SentenceSupport] = ()) -> _Scopes:
+    everything = _cited(answer, passage_count)
     # A citation to a passage that doesn't exist is reported by _bad_citations; it supports nothing.
     cites_any = bool(everything) or bool(CITATION_MARK.search(answer))
     default = everything if cites_any else tuple(range(passage_count))
+    how = "cited" if cites_any else "all"
+    by_span = {(s.start, s.end): s for s in attributed}
     sentences = []
     for start, end in split_sentences(answer):
-        own = tuple(cited(answer[start:end]))
-        sentences.append((start, end, own or default))
-    return _Scopes(sentences, default, cites_any)
+        own = _cited(answer[start:end], passage_count)
+        support = by_span.get((start, end))
+        if own or (CITATION_MARK.search(answer, start, end) and not own):
+            sentences.append((start, end, own, "cited"))
+        elif support is not None and support.passages:
+            sentences.append((start, end, tuple(sorted(support.passages)), "attributed"))
+        else:
+            sentences.append((start, end, default, how))
+    return _Scopes(sentences, default, how, {(s.start, s.end): s.near for s in attributed if s.near})
+
+
+def _code_spans(answer: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block, fences included (cut as split_sentences cuts them)."""
+    spans, opened, offset = [], None, 0
+    for line in answer.splitlines(keepends=True):
+        line_start, offset = offset, offset + len(line)
+        if _CODE_FENCE.match(line):
+            if opened is None:
+                opened = line_start
+            else:
+                spans.append((opened, offset))
+                opened = None
+    if opened is not None:
+        spans.append((opened, len(answer)))
+    return spans
 
 
 def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
@@ -270,8 +522,16 @@ def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
         return kind, start, end, answer[start:end], key
 
     take(CITATION_MARK)  # markers are checked separately and are not facts
+    # "9. Primary ciliary dyskinesia 10. Antisperm antibodies": list numbers count items, they are no quantity.
+    # A number counts as one only in a run that starts at 1 ("costs 10. Then" is a quantity).
+    listed: set[int] = set()
+    for m in _ENUMERATOR.finditer(masked[0]):
+        number = int(m.group("n"))
+        if number == 1 or number - 1 in listed:
+            listed.add(number)
+            masked[0] = masked[0][:m.start("n")] + " " * len(m.group("n")) + masked[0][m.end("n"):]
     for m in take(_BACKTICK):
-        yield fact("identifier", m, ("code", m.group(1).strip()))
+        yield fact("identifier", m, ("code", m.group(2).strip()))
     for m in take(_EMAIL):
         yield fact("email", m, m.group(0).lower().rstrip("."))
     for m in take(_URL):
@@ -289,8 +549,12 @@ def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
     for pattern in _DATES:
         for m in take(pattern):
             yield fact("date", m, _date_keys(m))
+    for m in take(_FLAG):
+        yield fact("identifier", m, ("word", m.group(0)))
+    for m in take(_DIGIT_ID):
+        yield fact("identifier", m, ("token", " ".join(m.group(0).split()).lower()))
     for m in take(_UNIT_NUMBER):
-        unit = _unit_key(m.group("unit"))
+        unit = None if _YEAR.fullmatch(m.group("amount")) else _unit_key(m.group("unit"))
         if unit is not None:
             yield "number", m.start(), m.end(), m.group(0).strip(), (number_key(m.group("amount"), m.group("mult")), unit)
         elif sum(ch.isdigit() for ch in m.group("amount")) >= 2:
@@ -312,13 +576,16 @@ class _Evidence:
     """Everything the passages state, indexed in the same normal forms as the answer's facts."""
 
     def __init__(self, passages: list[Passage], plans: set[str] = frozenset()):
-        text = "\n\n".join(f"{p.heading}\n{p.text}" for p in passages)
+        # "315 - mile" (tokenised text) is "315-mile"
+        # "10+ years" states 10 years (at least): the "+" may not hide the unit from the number.
+        text = _OR_MORE.sub("", _SPACED_HYPHEN.sub("-", "\n\n".join(f"{p.heading}\n{p.text}" for p in passages)))
         self.text = text
         self.priced = PriceEvidence(passages, plans)  # each price with its period and plan
         self.lower = text.lower()
         self.flat = " ".join(text.split())
         self.emails = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
-        urls = [_strip_trailing(m.group(0)) for m in _URL.finditer(text)]
+        # A link glued to the text before it ("208-4832https://...") is still a link the docs give.
+        urls = [_strip_trailing(m.group(0)) for m in (*_URL.finditer(text), *_GLUED_URL.finditer(text))]
         self.urls = {_url_key(u) for u in urls} | {_url_key(u, scheme=False) for u in urls}
         self.paths = {_path_key(urlsplit(u if "://" in u else "//" + u).path) for u in urls}
         self.endpoints = set()
@@ -352,6 +619,8 @@ class _Evidence:
             flavour, value = key
             if flavour == "code":
                 return " ".join(value.split()) in self.flat
+            if flavour == "token":  # "ISO 8601", "app-001": as written, any case
+                return _has_word(value, " ".join(self.lower.split()))
             return _has_word(value, self.lower if flavour == "header" else self.text)  # headers ignore case
         return key in {"price": self.prices, "percent": self.percents, "number": self.numbers, "email": self.emails}[kind]
 
@@ -398,14 +667,150 @@ def _unit_key(unit: str) -> tuple[str, ...] | None:
     return tuple(("/" if slash else "") + singular(word) for slash, word in parts)
 
 
-def claim_sentences(answer: str) -> list[tuple[int, int, str]]:
-    """(start, end, prose) for answer sentences that assert something: not short, not a hedge."""
+def _claims(answer: str, facts: list[tuple]) -> list[tuple[int, int, str]]:
+    """(start, end, prose) for the sentences that assert something."""
+    fact_starts = sorted(start for _, start, _, _, _ in facts)
     claims = []
     for start, end in split_sentences(answer):
         prose = prose_text(answer[start:end])
-        if word_count(prose) >= MIN_CLAIM_WORDS and not _HEDGE.search(prose) and prose not in (EXTRACTIVE_PREFIX, NO_MATCH_ANSWER):
+        at = bisect_left(fact_starts, start)
+        has_fact = at < len(fact_starts) and fact_starts[at] < end
+        if _is_claim(prose, has_fact):
             claims.append((start, end, prose))
     return claims
+
+
+def _is_claim(prose: str, has_fact: bool) -> bool:
+    if not prose or prose in (EXTRACTIVE_PREFIX, NO_MATCH_ANSWER) or _is_hedge(prose):
+        return False
+    if has_fact:  # a number, price, URL, endpoint, identifier or plan is always something to check
+        return True
+    if word_count(prose) < MIN_CLAIM_WORDS or prose.endswith(("?", ":")):  # questions and lead-ins state nothing
+        return False
+    if _PLEASANTRY.search(prose):
+        return False
+    framing = _FRAMING.match(prose)
+    return not (framing and word_count(prose[framing.end():]) <= _FRAMING_TAIL_WORDS)
+
+
+def _is_hedge(prose: str) -> bool:
+    hedge = _HEDGE.search(prose)
+    return bool(hedge) and not _HEDGE_THEN_CLAIM.search(prose[hedge.end():]) and not _CLAIM_AFTER_HEDGE.match(prose)
+
+
+def _attribute(answer: str, claims: list[tuple[int, int, str]], passages: list[Passage],
+               embedder: Embedder | None) -> list[SentenceSupport]:
+    """Each claim's passages, best first, and how well they support it."""
+    count = len(passages)
+    similarity, coverage, union_coverage = support_features([prose for _, _, prose in claims], passages, embedder)
+    words = [_content_words(prose) for _, _, prose in claims]
+    # A sentence copied from a passage is supported by it, whatever the embedder makes of a
+    # sentence cut out of its context (a copied doc sentence scored 0.73 against its own passage).
+    passage_texts = [_plain(f"{p.heading} {p.text}") for p in passages]
+    copied = [{p for p in range(count) if len(_plain(prose).split()) >= MIN_CLAIM_WORDS and _plain(prose) in passage_texts[p]}
+              for _, _, prose in claims]
+
+    def shared(i: int, p: int) -> int:
+        return round(coverage[i][p] * len(words[i]))
+
+    results = []
+    for i, (start, end, _) in enumerate(claims):
+        cited = _cited(answer[start:end], count)
+        candidates = cited or tuple(range(count))
+        strength = {p: 1.0 if p in copied[i] else _blend(similarity[i][p] if similarity else None, coverage[i][p])
+                    for p in candidates}
+        order = sorted(candidates, key=lambda p: (-strength[p], p))
+        if cited:
+            chosen = tuple(order)
+        elif not order or (similarity is None and shared(i, order[0]) < MIN_SHARED_WORDS):
+            chosen = ()  # words alone: one shared word ("get") is no sign of where a sentence came from
+        else:
+            chosen = tuple(p for p in order if strength[p] >= strength[order[0]] - ATTRIBUTION_MARGIN)[:MAX_ATTRIBUTED]
+        score = _blend(max(similarity[i][p] for p in chosen) if similarity and chosen else None,
+                       union_coverage(i, chosen)) if chosen else 0.0
+        if copied[i] & set(chosen):
+            score = max(score, 1.0)
+        near = () if cited or not chosen or similarity is None else tuple(
+            p for p in order if p not in chosen and strength[p] >= strength[order[0]] - FACT_MARGIN)
+        results.append(SentenceSupport(start, end, chosen, round(score, 4), bool(cited), near))
+    return results
+
+
+def support_features(sentences: list[str], passages: list[Passage], embedder: Embedder | None):
+    """For each sentence and passage: the best cosine to a passage sentence or run of up to
+    WINDOW consecutive sentences (None without an embedder), and the share of the
+    sentence's content words the passage uses; plus a function giving the share for a union
+    of passages. The embedder is called once, on one batch.
+    """
+    words = [_content_words(s) for s in sentences]
+    passage_words = [_content_words(f"{p.heading}\n{p.text}") for p in passages]
+    coverage = [[len(w & pw) / len(w) if w else 0.0 for pw in passage_words] for w in words]
+
+    def union_coverage(i: int, chosen: tuple[int, ...]) -> float:
+        if not words[i] or not chosen:
+            return 0.0
+        return len(words[i] & set().union(*(passage_words[p] for p in chosen))) / len(words[i])
+
+    if embedder is None or not sentences or not passages:
+        return None, coverage, union_coverage
+    units = evidence_windows(passages)
+    texts = list(dict.fromkeys(text for _, text in units))
+    vectors = embedder.embed(sentences + texts)
+    cosine = vectors[:len(sentences)] @ vectors[len(sentences):].T
+    column = {text: j for j, text in enumerate(texts)}
+    columns = [[column[text] for p, text in units if p == index] for index in range(len(passages))]
+    similarity = [[float(cosine[i, cols].max()) if cols else 0.0 for cols in columns] for i in range(len(sentences))]
+    return similarity, coverage, union_coverage
+
+
+def _blend(similarity: float | None, coverage: float) -> float:
+    """Support on the similarity scale, moved by how many of the sentence's words the passages
+    use: split, merged and summing-up sentences score low by cosine alone but reuse the
+    passages' words; an on-topic invention brings words of its own."""
+    if similarity is None:
+        return coverage
+    return similarity + COVERAGE_WEIGHT * (coverage - COVERAGE_BASE)
+
+
+def evidence_windows(passages: list[Passage]) -> list[tuple[int, str]]:
+    """(passage index, text) for each passage sentence and each run of up to WINDOW consecutive
+    sentences: an answer sentence may merge several, or sum a paragraph up."""
+    units = []
+    for index, passage in enumerate(passages):
+        sentences = evidence_sentences([passage])
+        for size in range(1, WINDOW + 1):
+            units += [(index, " ".join(sentences[at:at + size])) for at in range(len(sentences) - size + 1)]
+    return units
+
+
+def _plain(text: str) -> str:
+    """Lower-case words only, one space apart: for telling a copied sentence."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _content_words(text: str) -> set[str]:
+    """Stemmed words that carry meaning; numbers are left to the fact check."""
+    return set(_content_tokens(text))
+
+
+def _content_tokens(text: str) -> list[str]:
+    """`_content_words` in order, repeats kept (they weigh a sentence)."""
+    return [_stem(word) for word in _WORD_TOKEN.findall(text.lower()) if word not in _STOPWORDS and len(word) > 1]
+
+
+def _stem(word: str) -> str:
+    word = word.strip("'-").removesuffix("'s")
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[:-len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+def claim_sentences(answer: str) -> list[tuple[int, int, str]]:
+    """(start, end, prose) for answer sentences that assert something: not a hedge, a framing
+    line ("Here is how:"), a pleasantry or a question, unless they state a fact."""
+    return _claims(answer, list(_answer_facts(answer)))
 
 
 def evidence_sentences(passages: list[Passage]) -> list[str]:
@@ -416,14 +821,5 @@ def evidence_sentences(passages: list[Passage]) -> list[str]:
 
 def check_sentences(answer: str, passages: list[Passage], embedder: Embedder,
                     threshold: float = SENTENCE_SUPPORT_THRESHOLD) -> list[UnsupportedSpan]:
-    claims = claim_sentences(answer)
-    evidence = evidence_sentences(passages)
-    if not claims:
-        return []
-    if not evidence:
-        return [UnsupportedSpan(answer[s:e], s, e, "sentence", "no passage text to support it") for s, e, _ in claims]
-    vectors = embedder.embed([prose for _, _, prose in claims] + evidence)  # one batch: one forward pass
-    best = (vectors[:len(claims)] @ vectors[len(claims):].T).max(axis=1)
-    return [UnsupportedSpan(answer[s:e], s, e, "sentence",
-                            f"closest passage sentence has similarity {score:.2f} < {threshold:.2f}")
-            for (s, e, _), score in zip(claims, best.tolist()) if score < threshold]
+    """The claim sentences no passage supports (the sentence half of `check_grounding`)."""
+    return [span for span in check_grounding(answer, passages, embedder, threshold).unsupported if span.kind == "sentence"]

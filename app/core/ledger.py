@@ -49,7 +49,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE turns ADD COLUMN egress_passage_ids TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE turns ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
     """),
+    # Who wrote the answer the customer got. Older rows are filled in from what they recorded:
+    # a quote was outcome 'extractive'; a kept answer was the model of its final route.
+    ("003_answered_by", """
+        ALTER TABLE turns ADD COLUMN answered_by TEXT NOT NULL DEFAULT 'none';
+        UPDATE turns SET answered_by = CASE
+            WHEN outcome = 'extractive' THEN 'docs-quote'
+            WHEN outcome = 'answered' AND route = 'local' THEN 'local-model'
+            WHEN outcome = 'answered' AND route = 'frontier' THEN 'frontier'
+            ELSE 'none' END;
+        CREATE INDEX turns_answered_by ON turns(answered_by);
+    """),
 ]
+
+# Who answered a turn: the local model, a verbatim docs quote, the frontier model, or nobody
+# (refused, handed off, stopped, failed).
+ANSWERED_BY = ("local-model", "docs-quote", "frontier", "none")
+TIERS = ANSWERED_BY[:3]
 
 _JSON_COLUMNS = {"sources", "grounding", "actions", "egress_passage_ids"}
 
@@ -65,6 +81,7 @@ class Turn:
     reason: str = ""
     model: str = ""
     outcome: str = "failed"  # answered | extractive | refused | handoff | stopped | failed
+    answered_by: str = "none"  # local-model | docs-quote | frontier | none
     answer: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
@@ -113,6 +130,7 @@ class TurnFilter:
     route: str | None = None
     model: str | None = None
     outcome: str | None = None
+    answered_by: str | None = None
     since: str | None = None  # ISO date or datetime, inclusive
     until: str | None = None  # ISO date (whole day included) or datetime, exclusive
     text: str | None = None  # substring of question or answer
@@ -121,7 +139,7 @@ class TurnFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
-        for column in ("route", "outcome", "conversation_id"):
+        for column in ("route", "outcome", "answered_by", "conversation_id"):
             if getattr(self, column):
                 clauses.append(f"{column} = ?")
                 params.append(getattr(self, column))
@@ -144,16 +162,49 @@ class TurnFilter:
 
 
 @dataclass(frozen=True)
+class Tier:
+    """Checked answers by one tier: how many, what they cost, what all-frontier would have."""
+    answers: int = 0
+    spend_usd: float = 0.0
+    counterfactual_usd: float = 0.0
+
+    @property
+    def savings_usd(self) -> float:
+        return self.counterfactual_usd - self.spend_usd
+
+    def to_json(self, turns: int) -> dict[str, Any]:
+        return {"answers": self.answers, "share": round(self.answers / turns, 4) if turns else 0.0,
+                "spend_usd": round(self.spend_usd, 6), "counterfactual_usd": round(self.counterfactual_usd, 6),
+                "savings_usd": round(self.savings_usd, 6)}
+
+
+# A turn counts as answered by its tier only when the customer got an answer that passed
+# the grounding check. Everything else (refused, handed off, stopped, failed, a frontier
+# answer shown with unverified marks) delivered nothing an all-frontier desk would have
+# been paid for, so it claims no saving: its counterfactual is taken to be its spend.
+_CHECKED = "(answered_by != 'none' AND json_extract(grounding, '$.passed') = 1)"
+
+
+@dataclass(frozen=True)
 class Summary:
     turns: int
-    local: int
-    frontier: int
+    local: int  # ended on the local route
+    frontier: int  # ended on the frontier route
     spend_usd: float
-    counterfactual_usd: float
+    counterfactual_usd: float  # checked answers at all-frontier prices, other turns at their spend
+    tiers: dict[str, Tier] = field(default_factory=dict)
+
+    def tier(self, name: str) -> Tier:
+        return self.tiers.get(name, Tier())
+
+    @property
+    def answered_locally(self) -> int:
+        """Checked answers that never needed the frontier: the local model's and the docs quotes."""
+        return self.tier("local-model").answers + self.tier("docs-quote").answers
 
     @property
     def share_local(self) -> float:
-        return self.local / self.turns if self.turns else 0.0
+        return self.answered_locally / self.turns if self.turns else 0.0
 
     @property
     def savings_usd(self) -> float:
@@ -166,9 +217,11 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         return {
             "turns": self.turns, "local": self.local, "frontier": self.frontier,
+            "answered_locally": self.answered_locally,
             "share_local": round(self.share_local, 4), "spend_usd": round(self.spend_usd, 6),
             "counterfactual_usd": round(self.counterfactual_usd, 6), "savings_usd": round(self.savings_usd, 6),
             "savings_pct": round(self.savings_pct, 2),
+            "by_tier": {name: self.tier(name).to_json(self.turns) for name in TIERS},
         }
 
 
@@ -239,16 +292,22 @@ class Ledger:
         clause, params = where.where()
         row = self._execute(
             "SELECT COUNT(*), SUM(route = 'local'), SUM(route = 'frontier'), "
-            f"COALESCE(SUM(cost_usd), 0), COALESCE(SUM(counterfactual_cost_usd), 0) FROM turns{clause}",
-            params, fetch="one",
+            f"COALESCE(SUM(cost_usd), 0), COALESCE(SUM(CASE WHEN {_CHECKED} THEN counterfactual_cost_usd ELSE cost_usd END), 0) "
+            f"FROM turns{clause}", params, fetch="one",
         )
-        return Summary(row[0], row[1] or 0, row[2] or 0, row[3], row[4])
+        tiers = self._execute(
+            f"SELECT answered_by, COUNT(*), SUM(cost_usd), SUM(counterfactual_cost_usd) FROM turns{clause}"
+            f"{' AND ' if clause else ' WHERE '}{_CHECKED} GROUP BY answered_by", params,
+        )
+        return Summary(row[0], row[1] or 0, row[2] or 0, row[3], row[4],
+                       {r[0]: Tier(r[1], r[2] or 0.0, r[3] or 0.0) for r in tiers})
 
     def daily(self, where: TurnFilter = TurnFilter()) -> list[tuple[str, float, float]]:
         """(day, spend, counterfactual) per day, oldest first: the spend chart's data."""
         clause, params = where.where()
         rows = self._execute(
-            f"SELECT substr(created_at, 1, 10) AS day, SUM(cost_usd), SUM(counterfactual_cost_usd) FROM turns{clause} "
+            f"SELECT substr(created_at, 1, 10) AS day, SUM(cost_usd), "
+            f"SUM(CASE WHEN {_CHECKED} THEN counterfactual_cost_usd ELSE cost_usd END) FROM turns{clause} "
             "GROUP BY day ORDER BY day", params,
         )
         return [(r[0], r[1], r[2]) for r in rows]

@@ -44,9 +44,9 @@ class Services:
 
     @cached_property
     def local(self):
-        from app.core.providers.llama_cpp import LlamaCppProvider
+        from app.core.providers.local import LocalProvider
 
-        return LlamaCppProvider(self.settings)
+        return LocalProvider(self.settings)
 
     @cached_property
     def frontier(self):
@@ -67,7 +67,11 @@ class Services:
         return Assistant(self.settings, self.store, self.embedder, self.router, self.local, self.frontier, self.ledger)
 
     def warm_up(self) -> None:
-        """Load the embedder, the store and the local model now (a front end calls this in the background)."""
+        """Load the embedder, the store and the local model now (a front end calls this in the background).
+
+        The local model loads in its worker process while this one loads the embedder.
+        """
+        self.local.start()
         self.embedder.load()
         self.store.count()
         self.router.decide("warm up")

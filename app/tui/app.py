@@ -177,8 +177,7 @@ class FrontdeskApp(App[int]):
     def frontier_result(self, notice: tuple[str, str] | None, turn: Any | None) -> None:
         """After each answer: say (once) why Claude was not used, or that it is back."""
         if notice is None:
-            if turn is not None and self.frontier_problem and turn.route == "frontier" and turn.outcome == "answered" \
-                    and not (turn.model or "").startswith("docs"):
+            if turn is not None and self.frontier_problem and turn.answered_by == "frontier":
                 self.frontier_problem = ""  # a frontier call succeeded again
                 self._redraw_status()
             return

@@ -56,7 +56,7 @@ def who_answered(turn: Any) -> str:
     """Local model name, Claude model, docs only, or nobody (refused/handoff)."""
     if turn.outcome == "stopped":  # the pipeline names the model only once a draft is kept
         return f"stopped: {turn.model}" if turn.model else "stopped during the draft"
-    if turn.outcome == "extractive" or (turn.model or "").startswith("docs"):
+    if turn.answered_by == "docs-quote" or turn.outcome == "extractive":
         return "docs only (extractive quote)"
     if turn.outcome in ("refused", "handoff") or not turn.model:
         return "no model"
@@ -258,9 +258,12 @@ def source_label(number: int, source: dict) -> str:
 
 
 def summary_line(summary: Any) -> Content:
+    # Only checked answers count, by tier: local model · docs quote · frontier.
+    tiers = " · ".join(f"{label} {summary.tier(name).answers}" for name, label in
+                       (("local-model", "model"), ("docs-quote", "quote"), ("frontier", "frontier")))
     return Content.assemble(
         (f"{summary.turns}", "bold"), " turn · " if summary.turns == 1 else " turns · ", (f"{summary.share_local:.0%}", "bold"),
-        " local · spend ", (money(summary.spend_usd), "bold"), " · saved ",
+        f" local ({tiers}) · spend ", (money(summary.spend_usd), "bold"), " · saved ",
         (f"{money(summary.savings_usd)} ({summary.savings_pct:.0f}%)", "$text-success bold"), " vs all-frontier",
     )
 

