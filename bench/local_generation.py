@@ -18,11 +18,16 @@ prompt instead).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+# The raw side runs llama.cpp in this process: give it the worker's thread wait policy
+# (local_worker.py), so the ratio measures the worker's own overhead, not the policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

@@ -72,7 +72,6 @@ own same she should so some such than that the their them then there these they 
 up very was we were what when where which while who whom why will with would you your yours yourself yourselves
 hi hello hey thanks thank please okay ok also still ever really anyway anything something someone way ways
 get gets got getting want wants need needs able tell let lets know go going make sure mean means one im ive dont cant
-quillstack railway
 """.split())
 
 
