@@ -23,7 +23,6 @@ import importlib.util
 import logging
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -190,7 +189,6 @@ class LocalProvider:
         self.load_timeout = float(values["local.load_timeout"])
         self.worker: LocalWorker | None = None
         self.fold_system = False  # set when the model's chat template has no system role
-        self._lock = threading.Lock()
         if self.url:
             self.model_name = values.get("local.url_model") or _host(self.url)
             self._served_name = values.get("local.url_model") or ""
