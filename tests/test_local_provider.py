@@ -398,3 +398,15 @@ def test_a_crash_mid_draft_falls_back_logs_the_signal_and_the_next_question_is_a
         assert after.answer and services.local.worker.pid != killed
     finally:
         services.local.close()
+
+
+def test_the_worker_never_gets_an_api_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-worker-must-not-see-this-0000")
+    local = fresh(tmp_path)
+    try:
+        local.load()
+        environ = Path(f"/proc/{local.worker.pid}/environ").read_bytes().split(b"\0")
+        assert not any(entry.startswith(b"ANTHROPIC_API_KEY=") for entry in environ)
+        assert b"OMP_WAIT_POLICY=PASSIVE" in environ
+    finally:
+        local.close()

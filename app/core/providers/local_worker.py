@@ -97,10 +97,12 @@ class LocalWorker:
                 # read: with a 151k-token vocabulary that cost 2-3 s of a 0.5B model's first token.
                 "--logits_all", "false",
             ]
+            # The worker needs no API key: it never gets one, so it can't leak one.
+            env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
             # Threads that sleep instead of spinning while they wait for each other: with the CPU
             # shared (another program, the desk itself), spinning threads collapsed a 0.5B model
             # from 21 to 0.3 tokens/s; passive ones lost nothing to one thread (see auto_threads).
-            env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+            env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
             with self.log_path.open("wb") as log:  # the child keeps its own handle
                 self.process = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
