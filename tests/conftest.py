@@ -95,3 +95,45 @@ def knowledge_services(knowledge_home, monkeypatch):
 
     monkeypatch.setenv("FRONTDESK_HOME", str(knowledge_home))
     return Services(load_settings())
+
+
+@pytest.fixture
+def server():
+    """A Messages API server on 127.0.0.1 that answers by quoting passage [1]."""
+    from fake_anthropic import FakeAnthropic, cite_first_passage
+
+    with FakeAnthropic(reply=cite_first_passage) as fake:
+        yield fake
+
+
+@pytest.fixture
+def desk(knowledge_home, tmp_path, server, monkeypatch):
+    """Services over a private copy of the ingested sample docs, frontier pointed at the fake API.
+
+    `desk(draft="...")` makes the local model stream that text instead of generating: for tests
+    of the pipeline's judgement of a given draft, not of what the tiny model writes.
+    """
+    import shutil
+
+    from app.core.services import Services
+    from app.settings import load_settings
+    from fake_anthropic import DESK_KEY
+
+    home = tmp_path / "desk-home"
+    shutil.copytree(knowledge_home, home)
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", DESK_KEY)
+
+    def build(draft: str | None = None, **flags):
+        base = {"frontier.base_url": server.url, "frontier.max_retries": 0, "frontier.timeout": 20, "local.max_tokens": 48}
+        services = Services(load_settings(flags={**base, **flags}))
+        if draft is not None:
+            def scripted(prompt, usage, max_tokens=None):
+                usage.input_tokens, usage.output_tokens = 400, len(draft) // 4
+                for word in draft.split(" "):
+                    yield word + " "
+            monkeypatch.setattr(services.local, "generate", scripted)
+        return services
+
+    return build
+

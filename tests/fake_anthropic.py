@@ -30,6 +30,8 @@ from typing import Any, Callable
 import pytest
 
 DEFAULT_REPLY = "This is a canned answer from the fake Anthropic API."
+# The key the `desk` fixture (conftest) sets: tests search everything kept or shown for it.
+DESK_KEY = "sk-ant-api03-test-KEY-must-never-leak-0123456789"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large",
                429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 
 import pytest
@@ -13,28 +12,9 @@ from app.core.assistant import Answered, Drafting, DraftWithdrawn, Notice, Token
 from app.core.ledger import TurnFilter
 from app.core.services import Services
 from app.settings import load_settings
-from fake_anthropic import FakeAnthropic, cite_first_passage
+from fake_anthropic import DESK_KEY
 
-KEY = "sk-ant-api03-test-KEY-must-never-leak-0123456789"
-@pytest.fixture
-def server():
-    with FakeAnthropic(reply=cite_first_passage) as fake:
-        yield fake
-
-
-@pytest.fixture
-def desk(knowledge_home, tmp_path, server, monkeypatch):
-    """Services over a private copy of the ingested sample docs, frontier pointed at the fake API."""
-    home = tmp_path / "desk-home"
-    shutil.copytree(knowledge_home, home)
-    monkeypatch.setenv("FRONTDESK_HOME", str(home))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-
-    def build(**flags):
-        base = {"frontier.base_url": server.url, "frontier.max_retries": 0, "frontier.timeout": 20, "local.max_tokens": 48}
-        return Services(load_settings(flags={**base, **flags}))
-
-    return build
+KEY = DESK_KEY  # what the `desk` fixture (conftest) configures
 
 
 def events_of(services, question, **options):

@@ -3,13 +3,12 @@ the ledger counts. Real store, real embedder, the real bundled GGUF, and the rea
 SDK against the Messages API server on 127.0.0.1.
 
 Where a test needs a particular draft (one that copies a passage, one about the wrong
-thing), the local model's `generate` is replaced by a script that streams that text: what
-is under test is the pipeline's judgement of a draft, not what the tiny model writes.
+thing), `desk(draft=...)` (conftest) makes the local model stream that text: what is under
+test is the pipeline's judgement of a draft, not what the tiny model writes.
 Tests that run the real model assert only what holds whatever it writes.
 """
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
@@ -20,40 +19,13 @@ from app.core.passage import Passage
 from app.core.relevance import coverage, draft_relevance
 from app.core.services import Services
 from app.settings import load_settings
-from fake_anthropic import FakeAnthropic, cite_first_passage
+from fake_anthropic import DESK_KEY
 
-KEY = "sk-ant-api03-local-tier-test-0123456789"
+KEY = DESK_KEY  # what the `desk` fixture (conftest) configures
 RESET_STEPS = ("Go to app.quillstack.example/login and click Forgot password? Enter the email address of your "
                "Quillstack account and click Send reset link.")
 CHANGE_TEXT = ("Go to Settings → Profile → Password, enter your current password and the new one, then click Update. "
                "You can choose to sign out all other sessions at the same time.")
-
-
-@pytest.fixture
-def server():
-    with FakeAnthropic(reply=cite_first_passage) as fake:
-        yield fake
-
-
-@pytest.fixture
-def desk(knowledge_home, tmp_path, server, monkeypatch):
-    home = tmp_path / "desk-home"
-    shutil.copytree(knowledge_home, home)
-    monkeypatch.setenv("FRONTDESK_HOME", str(home))
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-
-    def build(draft: str | None = None, **flags):
-        base = {"frontier.base_url": server.url, "frontier.max_retries": 0, "frontier.timeout": 20, "local.max_tokens": 48}
-        services = Services(load_settings(flags={**base, **flags}))
-        if draft is not None:
-            def scripted(prompt, usage, max_tokens=None):
-                usage.input_tokens, usage.output_tokens = 400, len(draft) // 4
-                for word in draft.split(" "):
-                    yield word + " "
-            monkeypatch.setattr(services.local, "generate", scripted)
-        return services
-
-    return build
 
 
 def run(services, question):
