@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from local_generation import RunResult, run_raw_once  # noqa: E402
 
 from app.core.assistant import Drafting, Retrieved, Token  # noqa: E402
-from app.core.prompts import LOCAL_PASSAGES, build_local_prompt  # noqa: E402
+from app.core.prompts import build_local_prompt  # noqa: E402
 from app.core.providers.local import fit  # noqa: E402
 from app.core.services import Services  # noqa: E402
 from app.settings import load_settings  # noqa: E402
@@ -85,8 +85,7 @@ def main() -> None:
 
     def messages_for(passages: list, question: str) -> list[dict]:
         """The very prompt the pipeline sends for this question."""
-        used = [services.assistant.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
-        fitted, _ = fit(build_local_prompt(question, used), args.max_tokens, services.local.n_ctx)
+        fitted, _ = fit(build_local_prompt(question, services.assistant.local_passages(passages)), args.max_tokens, services.local.n_ctx)
         return [{"role": "system", "content": fitted.system}, {"role": "user", "content": fitted.user}]
 
     prompts = {}

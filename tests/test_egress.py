@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from app.core.assistant import _published_emails
+from app.core.egress import published_emails
 from app.core.egress import Redaction, is_local_only, redact
 from app.core.passage import Passage
 from conftest import ROOT
@@ -254,11 +254,11 @@ def test_only_the_companys_own_role_addresses_are_kept():
         passage("esignature.txt", "Requests come from no-reply@sign.quillstack.example, not from jane@quillstack.example."),
     ]
     # quillstack.example recurs across three files; acme-corp.com is named by one file only.
-    assert _published_emails(passages) == {"sales@quillstack.example", "no-reply@sign.quillstack.example"}
+    assert published_emails(passages) == {"sales@quillstack.example", "no-reply@sign.quillstack.example"}
 
 
 def test_a_role_address_named_by_one_file_only_is_not_kept():
-    assert _published_emails([passage("customers/acme.md", "billing@acme-corp.com"),
+    assert published_emails([passage("customers/acme.md", "billing@acme-corp.com"),
                               passage("customers/acme.md", "https://acme-corp.com")]) == set()
 
 

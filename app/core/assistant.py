@@ -18,7 +18,6 @@ docs-quote, frontier or none.
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 import unicodedata
@@ -27,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Generator, Iterator, Union
 
-from app.core.egress import is_local_only, redact
+from app.core.egress import is_local_only, published_emails, redact
 from app.core.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
 from app.core.extractive import Quote, extractive_quote, opens_mid_procedure
@@ -133,9 +132,17 @@ class Assistant:
         passages, held = quarantine(found)
         return passages, held, vector
 
+    def local_passages(self, passages: list[Passage]) -> list[Passage]:
+        """The passages the local side reads: the first LOCAL_PASSAGES, each from step 1 of its
+        procedure (a draft can't copy what it isn't shown, nor a quote start at step 4)."""
+        return [self.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+
     def docs_quote(self, question: str, passages: list[Passage]) -> tuple[Quote, Relevance]:
         """The docs quote for a question and whether it is confident enough to be the answer."""
-        used = [self.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+        return self.quote_from(question, self.local_passages(passages))
+
+    def quote_from(self, question: str, used: list[Passage]) -> tuple[Quote, Relevance]:
+        """`docs_quote` from passages already chosen by `local_passages`."""
         quote = replace(extractive_quote(question, used, self.embedder), passages=tuple(used))
         quoted = [used[n - 1] for n in quote.numbers]
         return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted)
@@ -231,8 +238,7 @@ class _Run:
             yield from self._frontier_or_extractive(passages, why="routed to the frontier")
 
     def _local_then_fallbacks(self, passages: list[Passage]) -> Iterator[Event]:
-        # A passage that opens at step 4 gets steps 1-3: a draft can't copy what it isn't shown.
-        used = [self.a.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
+        used = self.a.local_passages(passages)
         prompt = build_local_prompt(self.turn.question, used)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
         self.turn.model = self.a.local.model_name  # a stopped turn still says whose draft it was
@@ -242,7 +248,7 @@ class _Run:
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
             yield DraftWithdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
-            yield from self._quote_or_escalate(passages, why=f"local model failed: {error.title}")
+            yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
             return
         check = check_grounding(answer, used, self.a.embedder)
         self.turn.grounding = check.to_json()
@@ -261,11 +267,12 @@ class _Run:
             why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it rests on no passage")
         yield DraftWithdrawn(why)
         self.turn.actions.append(why)
-        yield from self._quote_or_escalate(passages, why="escalated after the local answer failed the check")
+        yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
 
-    def _quote_or_escalate(self, passages: list[Passage], why: str) -> Iterator[Event]:
-        """After a local draft failed: a confident docs quote answers for free; else the frontier."""
-        quote, confidence = self.a.docs_quote(self.turn.question, passages)
+    def _quote_or_escalate(self, passages: list[Passage], used: list[Passage], why: str) -> Iterator[Event]:
+        """After a local draft failed: a confident docs quote answers for free; else the frontier.
+        `used` are the passages the draft read, already extended to step 1 (no second look-up)."""
+        quote, confidence = self.a.quote_from(self.turn.question, used)
         if confidence.ok:
             yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice="Quoted from your docs.")
             return
@@ -285,7 +292,7 @@ class _Run:
             yield from self._extractive(passages, "frontier not used: all passages are local-only", quote)
             return
         sent, redactions = self._redacted(sendable)
-        question = redact(self.turn.question, _published_emails(sendable)) if self.a.settings["egress.redact"] else None
+        question = redact(self.turn.question, published_emails(sendable)) if self.a.settings["egress.redact"] else None
         prompt = build_prompt(question.text if question else self.turn.question, sent)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
         self.turn.actions.append(why)
@@ -378,7 +385,7 @@ class _Run:
     def _redacted(self, passages: list[Passage]) -> tuple[list[Passage], int]:
         if not self.a.settings["egress.redact"]:
             return passages, 0
-        keep = _published_emails(passages)
+        keep = published_emails(passages)
         out, count = [], 0
         for passage in passages:
             # The file path and heading are sent too (source="…", section="…"), and they can
@@ -449,34 +456,3 @@ def _scrub_turn(turn: Turn, api_key: str | None) -> None:
 
 def _spans_text(check: GroundingResult) -> str:
     return ", ".join(f"{s.kind} “{s.text.strip()[:60]}”" for s in check.unsupported[:5]) or "no spans"
-
-
-def _published_emails(passages: list[Passage]) -> set[str]:
-    """Role addresses the company publishes (support@, billing@ ...): not personal, so not redacted.
-
-    A role name alone is not enough: billing@acme-corp.com in a passage about a customer is
-    the customer's. The company's own domain recurs across its docs, so a role address is
-    kept only when its domain (subdomains folded: sign.quillstack.example counts as
-    quillstack.example) appears, in an address or a link, in passages from at least two
-    different files. One file naming a domain, however often, does not make it ours.
-    """
-    roles = {"support", "help", "billing", "sales", "security", "privacy", "legal", "info", "contact", "noreply",
-             "no-reply", "abuse", "dpo", "team", "hello", "partners", "press", "bugbounty", "compliance", "feedback"}
-
-    def site(host: str) -> str:
-        labels = host.lower().rstrip(".").split(".")
-        # acme.co.uk is one site, as quillstack.example is
-        keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in {"co", "com", "org", "net", "ac", "gov", "edu"} else 2
-        return ".".join(labels[-keep:])
-
-    files_by_site: dict[str, set[str]] = {}
-    candidates = set()
-    for passage in passages:
-        for email in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", passage.text):
-            local, host = email.split("@")
-            files_by_site.setdefault(site(host), set()).add(passage.file)
-            if local.lower() in roles:
-                candidates.add(email)
-        for host in re.findall(r"https?://([\w-]+(?:\.[\w-]+)+)", passage.text):
-            files_by_site.setdefault(site(host), set()).add(passage.file)
-    return {email for email in candidates if len(files_by_site[site(email.split("@")[1])]) >= 2}

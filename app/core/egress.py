@@ -11,7 +11,10 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from app.core.passage import Passage
 
 PLACEHOLDERS = {"secret": "[SECRET]", "email": "[EMAIL]", "iban": "[IBAN]", "card": "[CARD]", "phone": "[PHONE]"}
 
@@ -339,3 +342,34 @@ def _segment_regex(segment: str) -> str:
             out.append(re.escape(ch))
         i += 1
     return "".join(out)
+
+
+def published_emails(passages: list[Passage]) -> set[str]:
+    """Role addresses the company publishes (support@, billing@ ...): not personal, so not redacted.
+
+    A role name alone is not enough: billing@acme-corp.com in a passage about a customer is
+    the customer's. The company's own domain recurs across its docs, so a role address is
+    kept only when its domain (subdomains folded: sign.quillstack.example counts as
+    quillstack.example) appears, in an address or a link, in passages from at least two
+    different files. One file naming a domain, however often, does not make it ours.
+    """
+    roles = {"support", "help", "billing", "sales", "security", "privacy", "legal", "info", "contact", "noreply",
+             "no-reply", "abuse", "dpo", "team", "hello", "partners", "press", "bugbounty", "compliance", "feedback"}
+
+    def site(host: str) -> str:
+        labels = host.lower().rstrip(".").split(".")
+        # acme.co.uk is one site, as quillstack.example is
+        keep = 3 if len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in {"co", "com", "org", "net", "ac", "gov", "edu"} else 2
+        return ".".join(labels[-keep:])
+
+    files_by_site: dict[str, set[str]] = {}
+    candidates = set()
+    for passage in passages:
+        for email in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", passage.text):
+            local, host = email.split("@")
+            files_by_site.setdefault(site(host), set()).add(passage.file)
+            if local.lower() in roles:
+                candidates.add(email)
+        for host in re.findall(r"https?://([\w-]+(?:\.[\w-]+)+)", passage.text):
+            files_by_site.setdefault(site(host), set()).add(passage.file)
+    return {email for email in candidates if len(files_by_site[site(email.split("@")[1])]) >= 2}
