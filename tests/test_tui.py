@@ -245,7 +245,7 @@ async def test_empty_store_offer_then_load_a_folder_with_a_bad_file(home, tmp_pa
         assert [f for f, _ in screen.failures] == ["broken.pdf"]
         problems = str(screen.query_one("#problem-list").render())
         assert "broken.pdf" in problems and "corrupt PDF" in problems
-        assert "1 file(s) skipped" in notifications(app)
+        await wait_for(pilot, lambda: "1 file(s) skipped" in notifications(app), 10, "the toast")
         await wait_for(pilot, lambda: app.chunks and app.chunks > 0, 30, "the recount")
         assert "chunks" in str(app.status_line)
 
@@ -280,7 +280,7 @@ async def test_logs_filter_sort_and_export(home):
         rows = list(csv.DictReader((exports / "frontier.csv").open()))
         assert sorted(r["question"] for r in rows) == sorted(t.question for t in logs.turns)
         assert {r["route"] for r in rows} == {"frontier"}
-        assert str(exports / "frontier.csv") in notifications(app)
+        await wait_for(pilot, lambda: str(exports / "frontier.csv") in notifications(app), 10, "the toast")
         assert not list(Path.cwd().iterdir())
 
         # A folder that doesn't exist: said plainly, and the dialog comes back with the path to fix.
@@ -290,7 +290,8 @@ async def test_logs_filter_sort_and_export(home):
         app.screen.query_one("#export-path").value = str(bad)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen) and app.screen.problem, 10, "the dialog again")
-        assert f"Cannot write {bad}: folder doesn't exist or isn't writable; choose another path" in notifications(app)
+        problem = f"Cannot write {bad}: folder doesn't exist or isn't writable; choose another path"
+        await wait_for(pilot, lambda: problem in notifications(app), 10, "the toast")
         assert "Unexpected error" not in notifications(app)
         assert app.screen.query_one("#export-path").value == str(bad)
         await pilot.press("escape")
@@ -382,6 +383,9 @@ async def test_frontier_failure_is_one_toast_a_status_and_each_message_once(aski
             await wait_for(pilot, lambda: view.finished, what="the failed-over answer")
             assert view.turn.outcome == "extractive", (view.turn.actions, view.turn.error)
 
+            # notify() posts a message to the app: the toast lands a moment after the answer
+            await wait_for(pilot, lambda: any(n.severity == "warning" for n in app._notifications), 30, "the toast")
+            await pilot.pause(0.2)
             warnings = [n for n in app._notifications if n.severity == "warning"]
             assert len(warnings) == 1 and "Claude unreachable" in warnings[0].title, (
                 notifications(app), view.notes, view.frontier_notice, view.turn.actions)
@@ -411,6 +415,8 @@ async def test_no_api_key_is_said_once_per_session(asking_home):
             await wait_for(pilot, lambda: view.finished, what="the answer")
             assert any(note.startswith("No ANTHROPIC_API_KEY set") for note in _notes(view)), _notes(view)
             assert len(_notes(view)) == len(set(_notes(view)))
+        await wait_for(pilot, lambda: "ANTHROPIC_API_KEY" in notifications(app), 30, "the toast")
+        await pilot.pause(0.2)
         told = [n for n in app._notifications if "ANTHROPIC_API_KEY" in n.message]
         assert len(told) == 1 and told[0].severity == "warning"
         assert "no API key" in str(app.status_line)
