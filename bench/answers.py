@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app.core.services import Services  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.desk import Services  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
 
 SETS = {
     "knowledge": (ROOT / "tests" / "data" / "knowledge_questions.jsonl", ROOT / "knowledge"),
@@ -54,7 +54,7 @@ SETS = {
 MARKED = re.compile(r"⟦unverified: [^⟧]*⟧")
 
 # --- an independent count of unsupported prices and URLs --------------------------------
-# Deliberately not app.core.grounding: its own patterns and normalisation, compared with the
+# Deliberately not app.core.trust.grounding: its own patterns and normalisation, compared with the
 # raw text of the cited files, so a blind spot of the check is not also a blind spot here.
 _WORD_VALUES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                                            "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
@@ -250,7 +250,7 @@ def main() -> None:
 
 
 def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
-    from app.core.assistant import Answered, Routed
+    from app.core.answer.pipeline import Answered, Routed
 
     home = Path(tempfile.mkdtemp(prefix="frontdesk-eval-"))
     if args.home:

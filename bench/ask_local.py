@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from local_generation import RunResult, run_raw_once  # noqa: E402
 
-from app.core.assistant import Drafting, Retrieved, Token  # noqa: E402
-from app.core.prompts import build_local_prompt  # noqa: E402
+from app.core.answer.pipeline import Drafting, Retrieved, Token  # noqa: E402
+from app.core.answer.prompts import build_local_prompt  # noqa: E402
 from app.core.providers.local import fit  # noqa: E402
-from app.core.services import Services  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.desk import Services  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
 
 # Support questions the router sends to the local model, asked in turn: each round's prompt
 # differs from the last (as in real use), so neither side answers from a warm prompt cache.

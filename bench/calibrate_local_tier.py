@@ -1,4 +1,4 @@
-"""Calibrate the local tier's two judgements (`app/core/relevance.py`) on labelled questions.
+"""Calibrate the local tier's two judgements (`app/core/trust/relevance.py`) on labelled questions.
 
 1. Is a docs quote confident enough to answer without the frontier? For every labelled
    question that clears the relevance floor, the pipeline's own quote (`Assistant.docs_quote`)
@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from app.core.extractive import clean_sentence, split_sentences, word_count  # noqa: E402
-from app.core.prompts import LOCAL_PASSAGES  # noqa: E402
-from app.core.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
+from app.core.answer.extractive import clean_sentence, split_sentences, word_count  # noqa: E402
+from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
+from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
                                 QUOTE_MIN_SIMILARITY, draft_features, quote_relevance)
-from app.core.services import Services  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.desk import Services  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
 from labels import cited_files, fact_match  # noqa: E402
 
 SETS = {

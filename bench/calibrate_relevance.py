@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.services import Services  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.desk import Services  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
 
 SETS = {
     "railway": (ROOT / "bench" / "data" / "railway_questions.jsonl", ROOT.parent / "shared" / "datasets" / "railway-docs"),

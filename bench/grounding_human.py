@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core import grounding  # noqa: E402
-from app.core.embeddings import Embedder  # noqa: E402
+from app.core.docs.embeddings import Embedder  # noqa: E402
 from app.core.passage import Passage  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "grounding" / "mtrag_faithfulness_dev.jsonl"

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.ingest import IngestFinished  # noqa: E402
-from app.core.services import Services  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from app.core.docs.ingest import IngestFinished  # noqa: E402
+from app.core.desk import Services  # noqa: E402
+from app.core.settings import load_settings  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -53,7 +53,7 @@ def main() -> None:
     services.embedder.load()  # both sides start with a loaded model
     from sentence_transformers import SentenceTransformer
 
-    from app.core.embeddings import bundled_model_path
+    from app.core.docs.embeddings import bundled_model_path
 
     raw_model = SentenceTransformer(str(bundled_model_path()), device="cpu")
     raw_model.max_seq_length = services.embedder.max_seq_length

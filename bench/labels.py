@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.core.relevance import word_keys
+from app.core.trust.relevance import word_keys
 
 FACT_MIN_WORDS = 0.6
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")

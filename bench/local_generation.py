@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.core.providers.base import Prompt, Usage  # noqa: E402
 from app.core.providers.local import LocalProvider, fit  # noqa: E402
-from app.settings import PROJECT_ROOT, load_settings  # noqa: E402
+from app.core.settings import PROJECT_ROOT, load_settings  # noqa: E402
 
 SYSTEM = (
     "You are the support assistant of Quillstack. Answer the customer's question using only "

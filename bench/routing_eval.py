@@ -8,7 +8,7 @@ positive class: pricing and api should go to the frontier model, simple and out_
 should stay local; ambiguous questions are reported apart (share escalated).
 
 Three rows, all through `Router.decide_many`:
-  1. shipped policy: app/core/routing_policy.toml as is. Nothing fitted to this data by the
+  1. shipped policy: app/core/answer/routing_policy.toml as is. Nothing fitted to this data by the
      script (its examples and thresholds were written by hand, with this data set in view).
   2. shipped examples, thresholds tuned: min_score of the escalation topics and the keyword
      bonus chosen on 4 folds (max escalation F1), evaluated on the held-out fifth; 5-fold CV.
@@ -37,8 +37,8 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from app.core.embeddings import Embedder  # noqa: E402
-from app.core.router import (  # noqa: E402
+from app.core.docs.embeddings import Embedder  # noqa: E402
+from app.core.answer.router import (  # noqa: E402
     DEFAULT_POLICY_PATH,
     Router,
     RoutingPolicy,

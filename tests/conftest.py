@@ -43,8 +43,8 @@ def home(isolated_env) -> Path:
 
 @pytest.fixture
 def services(home):
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     return Services(load_settings())
 
@@ -78,8 +78,8 @@ def cli(monkeypatch):
 @pytest.fixture(scope="session")
 def knowledge_home(tmp_path_factory) -> Path:
     """A data dir with the sample docs ingested once for the whole session (read-only use)."""
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("knowledge-home")
     settings = load_settings(environ={"FRONTDESK_HOME": str(home)})
@@ -90,8 +90,8 @@ def knowledge_home(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def knowledge_services(knowledge_home, monkeypatch):
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     monkeypatch.setenv("FRONTDESK_HOME", str(knowledge_home))
     return Services(load_settings())
@@ -115,8 +115,8 @@ def desk(knowledge_home, tmp_path, server, monkeypatch):
     """
     import shutil
 
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
     from fake_anthropic import DESK_KEY
 
     home = tmp_path / "desk-home"

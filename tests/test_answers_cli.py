@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from app.core.ledger import MIGRATIONS, Ledger, Turn
+from app.core.ledger.turns import MIGRATIONS, Ledger, Turn
 from fake_anthropic import FakeAnthropic
 
 TURN_FIELDS = {"question", "route", "reason", "answer", "model", "sources", "cost_usd", "counterfactual_cost_usd",

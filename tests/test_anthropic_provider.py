@@ -17,7 +17,7 @@ import pytest
 from app.core.errors import ProviderError
 from app.core.providers.anthropic import AnthropicProvider
 from app.core.providers.base import Prompt, Usage
-from app.settings import load_settings
+from app.core.settings import load_settings
 from fake_anthropic import Behaviour, FakeAnthropic, fake_anthropic, tokens  # noqa: F401  (fixture)
 
 KEY = "sk-ant-test-5f3c9a0e7b1d4c2a8e6f0b9d3a7c1e5f"

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from app.core.assistant import Answered, Drafting, DraftWithdrawn, Notice, Token
-from app.core.ledger import TurnFilter
-from app.core.services import Services
-from app.settings import load_settings
+from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Token
+from app.core.ledger.turns import TurnFilter
+from app.core.desk import Services
+from app.core.settings import load_settings
 from fake_anthropic import DESK_KEY
 
 KEY = DESK_KEY  # what the `desk` fixture (conftest) configures

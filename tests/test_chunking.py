@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.chunking import chunk_document
-from app.core.embeddings import Tokenizer
+from app.core.docs.chunking import chunk_document
+from app.core.docs.embeddings import Tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.documents import UnreadableFile, load_document
+from app.core.docs.documents import UnreadableFile, load_document
 from conftest import KNOWLEDGE
 
 

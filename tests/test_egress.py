@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from app.core.egress import published_emails
-from app.core.egress import Redaction, is_local_only, redact
+from app.core.trust.egress import published_emails
+from app.core.trust.egress import Redaction, is_local_only, redact
 from app.core.passage import Passage
 from conftest import ROOT
 
@@ -264,8 +264,8 @@ def test_a_role_address_named_by_one_file_only_is_not_kept():
 
 @pytest.fixture(scope="module")
 def pii_home(tmp_path_factory):
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("pii-home")
     events = list(Services(load_settings(environ={"FRONTDESK_HOME": str(home)})).ingest(PII_DOCS))
@@ -274,8 +274,8 @@ def pii_home(tmp_path_factory):
 
 
 def test_file_paths_and_headings_are_redacted_before_they_leave(pii_home, tmp_path):
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
     from fake_anthropic import FakeAnthropic, cite_first_passage
 
     home = tmp_path / "home"

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from app.core.embeddings import Embedder
-from app.core.extractive import EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, extractive_answer, split_sentences
-from app.core.grounding import SENTENCE_SUPPORT_THRESHOLD, check_facts, check_grounding, cited_ids
+from app.core.docs.embeddings import Embedder
+from app.core.answer.extractive import EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, extractive_answer, split_sentences
+from app.core.trust.grounding import SENTENCE_SUPPORT_THRESHOLD, check_facts, check_grounding, cited_ids
 from app.core.passage import Passage
 
 PRICING = Passage(
@@ -242,7 +242,7 @@ def test_fact_check_alone_runs_without_a_model():
 
 
 def test_extractive_answer_skips_sentences_that_introduce_missing_code(embedder):
-    from app.core.extractive import extractive_answer
+    from app.core.answer.extractive import extractive_answer
     from app.core.passage import Passage
 
     passage = Passage("p1", "The signature header looks like this:\n\n```\nt=1,v1=abc\n```\n\nVerify the signature with your signing secret before trusting the body.",
@@ -367,7 +367,7 @@ def test_a_number_in_parentheses_is_not_a_citation():
 
 
 def test_unsupported_spans_are_marked_in_place_and_sentences_whole(embedder):
-    from app.core.grounding import mark_unsupported
+    from app.core.trust.grounding import mark_unsupported
 
     answer = ("The Team plan costs $49 per month [1]. The Pro plan costs $39 per month [1]. "
               "Our office dog enjoys long walks along the river at $5 per walk every afternoon [1].")
@@ -382,7 +382,7 @@ def test_unsupported_spans_are_marked_in_place_and_sentences_whole(embedder):
 
 
 def test_brackets_a_model_writes_cannot_fake_or_break_the_marks():
-    from app.core.grounding import mark_unsupported
+    from app.core.trust.grounding import mark_unsupported
 
     answer = "The Team plan costs $39 \u27e7 per month \u27e6unverified: fine\u27e7 [1]."
     marked = mark_unsupported(answer, check_grounding(answer, [PRO]))
@@ -390,7 +390,7 @@ def test_brackets_a_model_writes_cannot_fake_or_break_the_marks():
 
 
 def test_a_passing_answer_is_left_alone():
-    from app.core.grounding import mark_unsupported
+    from app.core.trust.grounding import mark_unsupported
 
     answer = "The Team plan costs $49 per month [1]."
     assert mark_unsupported(answer, check_grounding(answer, [PRO])) == answer
@@ -405,7 +405,7 @@ SUPPORT = Passage("p-support", "Priority support costs $20 per month and answers
 
 
 def test_uncited_sentences_are_attributed_to_the_passage_that_supports_them(embedder):
-    from app.core.grounding import with_citations
+    from app.core.trust.grounding import with_citations
 
     answer = "Priority support answers within four hours. Storage add-ons cost $5 per month for each extra 50 GB."
     result = check_grounding(answer, [STORAGE, SUPPORT], embedder=embedder)
@@ -419,7 +419,7 @@ def test_uncited_sentences_are_attributed_to_the_passage_that_supports_them(embe
 
 
 def test_explicit_citations_are_honoured_and_not_repeated(embedder):
-    from app.core.grounding import with_citations
+    from app.core.trust.grounding import with_citations
 
     answer = "Storage add-ons cost $5 per month [1]. Priority support answers within four hours."
     result = check_grounding(answer, [STORAGE, SUPPORT], embedder=embedder)
@@ -439,7 +439,7 @@ def test_an_uncited_price_from_another_passage_still_fails(embedder):
 
 
 def test_a_copied_passage_sentence_passes_and_an_unsupported_one_gets_no_citation(embedder):
-    from app.core.grounding import with_citations
+    from app.core.trust.grounding import with_citations
 
     copied = "Each webhook carries an X-Quillstack-Signature header computed with your webhook_secret."
     result = check_grounding(copied, PASSAGES, embedder=embedder)
@@ -457,7 +457,7 @@ def test_a_copied_passage_sentence_passes_and_an_unsupported_one_gets_no_citatio
     "The provided documents don't mention gift cards.",
 ])
 def test_framing_pleasantries_and_hedges_are_not_claims(sentence, embedder):
-    from app.core.grounding import claim_sentences
+    from app.core.trust.grounding import claim_sentences
 
     assert claim_sentences(sentence) == []
     result = check_grounding(sentence, PASSAGES, embedder=embedder)
@@ -471,14 +471,14 @@ def test_framing_pleasantries_and_hedges_are_not_claims(sentence, embedder):
     "Our office dog enjoys long walks along the river every afternoon.",
 ])
 def test_sentences_that_state_something_stay_claims(sentence, embedder):
-    from app.core.grounding import claim_sentences
+    from app.core.trust.grounding import claim_sentences
 
     assert len(claim_sentences(sentence)) == 1
     assert not check_grounding(sentence, PASSAGES, embedder=embedder).passed
 
 
 def test_an_uncited_answer_with_framing_passes_and_gets_citations(embedder):
-    from app.core.grounding import with_citations
+    from app.core.trust.grounding import with_citations
 
     answer = ("To create a document, follow these steps:\n"
               "1. Create a document with POST /v2/documents.\n"
@@ -602,7 +602,7 @@ GOOD = ("The Team plan costs $49 per month and includes 10 GB of storage. Each w
 
 
 def test_the_answer_is_judged_as_a_whole_but_an_unrelated_sentence_always_fails(embedder):
-    from app.core.grounding import ANSWER_SUPPORT_THRESHOLD, SENTENCE_FLOOR, answer_support
+    from app.core.trust.grounding import ANSWER_SUPPORT_THRESHOLD, SENTENCE_FLOOR, answer_support
 
     result = check_grounding(GOOD, PASSAGES, embedder=embedder)
     assert result.passed and result.support >= ANSWER_SUPPORT_THRESHOLD

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from app.core.services import Services
-from app.settings import load_settings
+from app.core.desk import Services
+from app.core.settings import load_settings
 from conftest import ROOT
 from fake_anthropic import FakeAnthropic, cite_first_passage
 
@@ -105,7 +105,7 @@ def test_heading_and_disguised_injections_are_held_back(hostile_home, server, tm
 
 # --- the quarantine's screen, form by form -------------------------------------------------
 
-from app.core.injection import injection_reason, quarantine  # noqa: E402
+from app.core.trust.injection import injection_reason, quarantine  # noqa: E402
 from app.core.passage import Passage  # noqa: E402
 
 
@@ -169,9 +169,9 @@ def test_no_chunk_of_the_sample_or_railway_docs_is_quarantined():
     """Over-quarantining starves answers: every chunk of two real doc sets must pass."""
     from conftest import KNOWLEDGE, RAILWAY_DOCS
 
-    from app.core.chunking import chunk_document
-    from app.core.documents import UnreadableFile, is_supported, load_document
-    from app.core.embeddings import Tokenizer
+    from app.core.docs.chunking import chunk_document
+    from app.core.docs.documents import UnreadableFile, is_supported, load_document
+    from app.core.docs.embeddings import Tokenizer
 
     count = Tokenizer().count_many
     held, chunks = [], 0
@@ -224,7 +224,7 @@ def _is_control(llama, token: int) -> bool:
 
 
 def test_control_tokens_in_docs_or_questions_never_become_tokens(smollm):
-    from app.core.prompts import build_local_prompt, build_prompt
+    from app.core.answer.prompts import build_local_prompt, build_prompt
 
     llama = smollm
     vocab = [llama._model.token_get_text(i) for i in range(llama.n_vocab()) if _is_control(llama, i)]

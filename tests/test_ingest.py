@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import DocsFolderError
-from app.core.ingest import FileIngested, IngestFinished, file_hash, ingest_folder
+from app.core.docs.ingest import FileIngested, IngestFinished, file_hash, ingest_folder
 from conftest import KNOWLEDGE, ROOT, RAILWAY_DOCS
 
 
@@ -93,7 +93,7 @@ def test_renamed_file_is_not_embedded_twice(services, docs):
 
 
 def test_a_new_parser_version_rereads_every_file_once_without_re_embedding(services, docs, monkeypatch):
-    import app.core.ingest as ingest
+    import app.core.docs.ingest as ingest
 
     run(services, docs)
     monkeypatch.setattr(ingest, "PARSER_VERSION", b"a parser that changed\n")
@@ -146,8 +146,8 @@ def test_killed_ingest_process_leaves_no_duplicates_or_orphans(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert " 0 failed" in finished.stdout
 
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     services = Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
     stored = assert_store_mirrors(services, docs)

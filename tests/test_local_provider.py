@@ -28,7 +28,7 @@ from app.core.providers.local import (
     resolve_model_path,
 )
 from app.core.providers.local_worker import describe_exit, free_port
-from app.settings import OPTIONS, Settings
+from app.core.settings import OPTIONS, Settings
 
 SYSTEM = "You are a support assistant. Answer the question using only the passages."
 PASSAGE = (
@@ -265,7 +265,7 @@ def test_a_hung_worker_is_abandoned_after_the_timeout_and_replaced(tmp_path):
 def test_the_worker_exits_when_the_desk_is_killed(tmp_path):
     """kill -9 of the desk leaves no orphan holding the model's memory."""
     script = (
-        "import sys, time; from app.core.providers.local import LocalProvider; from app.settings import load_settings;"
+        "import sys, time; from app.core.providers.local import LocalProvider; from app.core.settings import load_settings;"
         "local = LocalProvider(load_settings()); local.load(); print(local.worker.pid, flush=True); time.sleep(600)"
     )
     env = {**os.environ, "FRONTDESK_HOME": str(tmp_path / "home"), "FRONTDESK_LOCAL_MODEL": str(bundled_model_path())}
@@ -368,9 +368,9 @@ def test_the_llama_cpp_build_is_portable():
 def test_a_crash_mid_draft_falls_back_logs_the_signal_and_the_next_question_is_answered(knowledge_home, tmp_path, monkeypatch):
     import shutil
 
-    from app.core.assistant import Answered, Drafting, DraftWithdrawn, Token
-    from app.core.services import Services
-    from app.settings import load_settings
+    from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Token
+    from app.core.desk import Services
+    from app.core.settings import load_settings
 
     home = tmp_path / "home"
     shutil.copytree(knowledge_home, home)  # the shared store stays untouched by this test's ledger rows

@@ -13,12 +13,12 @@ import sqlite3
 
 import pytest
 
-from app.core.assistant import Answered, DraftWithdrawn, Notice
-from app.core.ledger import MIGRATIONS, Ledger, Turn, TurnFilter
+from app.core.answer.pipeline import Answered, DraftWithdrawn, Notice
+from app.core.ledger.turns import MIGRATIONS, Ledger, Turn, TurnFilter
 from app.core.passage import Passage
-from app.core.relevance import coverage, draft_relevance
-from app.core.services import Services
-from app.settings import load_settings
+from app.core.trust.relevance import coverage, draft_relevance
+from app.core.desk import Services
+from app.core.settings import load_settings
 from fake_anthropic import DESK_KEY
 
 KEY = DESK_KEY  # what the `desk` fixture (conftest) configures
@@ -89,7 +89,7 @@ def test_faithful_to_the_wrong_passage_is_not_an_answer(tmp_path, server, monkey
 
 
 def test_relevance_tells_change_from_reset():
-    from app.core.embeddings import Embedder
+    from app.core.docs.embeddings import Embedder
 
     embedder = Embedder()
     question = "I forgot my password, how do I reset it?"

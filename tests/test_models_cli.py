@@ -20,7 +20,7 @@ from app.core import models as registry
 from app.core.errors import ModelError
 from app.core.models import paths
 from app.core.models.catalog import load_catalog
-from app.settings import load_settings
+from app.core.settings import load_settings
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 REPO = "test-org/SmolLM2-GGUF"

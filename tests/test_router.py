@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.embeddings import Embedder
+from app.core.docs.embeddings import Embedder
 from app.core.errors import ConfigError
-from app.core.router import DEFAULT_POLICY_PATH, RouteDecision, Router, load_policy
-from app.settings import load_settings
+from app.core.answer.router import DEFAULT_POLICY_PATH, RouteDecision, Router, load_policy
+from app.core.settings import load_settings
 
 SHIPPED = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ConfigError
-from app.settings import load_settings
+from app.core.settings import load_settings
 
 
 def write_config(folder: Path, text: str) -> Path:

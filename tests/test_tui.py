@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from app.settings import load_settings
+from app.core.settings import load_settings
 from app.tui.app import FrontdeskApp
 from conftest import ROOT
 
@@ -55,7 +55,7 @@ def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
 
 def seed_turns(home: Path) -> list:
     """Five recorded turns across routes, models, outcomes and days (what the logs tests filter)."""
-    from app.core.ledger import Ledger, Turn
+    from app.core.ledger.turns import Ledger, Turn
 
     reset_source = {"id": "p-reset", "file": "account/sign-up-and-login.md", "score": 0.67,
                     "heading": "Signing in > Resetting a forgotten password",
@@ -109,7 +109,7 @@ def test_core_imports_without_textual():
         "import app.core\n"
         "names = [m.name for m in pkgutil.walk_packages(app.core.__path__, 'app.core.')]\n"
         "for name in names: importlib.import_module(name)\n"
-        "import app.settings, app.core.services\n"
+        "import app.core.settings, app.core.desk\n"
         "print(len(names))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -123,7 +123,7 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
     from app.tui.dialogs import PassageScreen
     from app.tui.turn_view import SourceList, TurnView
 
-    from app.core.services import Services
+    from app.core.desk import Services
 
     class GatedServices(Services):
         """Real services whose warm-up waits for the test: in this process the embedder is

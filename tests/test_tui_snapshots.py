@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import load_settings
+from app.core.settings import load_settings
 from app.tui.app import FrontdeskApp
 from test_tui import seed_turns
 
@@ -26,7 +26,7 @@ BASE = Path(tempfile.gettempdir()) / "frontdesk-snapshots"
 @pytest.fixture(scope="module")
 def snapshot_dirs() -> dict[str, Path]:
     from app.core.providers.local import bundled_model_path
-    from app.core.services import Services
+    from app.core.desk import Services
 
     shutil.rmtree(BASE, ignore_errors=True)
     docs, home, empty, models = BASE / "docs", BASE / "home", BASE / "empty-home", BASE / "models"

@@ -80,7 +80,7 @@ class FrontdeskApp(App[int]):
         if self._services is None:
             with self._services_lock:
                 if self._services is None:
-                    from app.core.services import Services
+                    from app.core.desk import Services
 
                     self._services = Services(self.settings)
         return self._services

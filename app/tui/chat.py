@@ -236,7 +236,7 @@ class ChatScreen(Screen):
     def open_conversation(self, conversation_id: str) -> None:
         """Show an earlier conversation from the ledger; new questions continue it."""
         try:
-            from app.core.ledger import TurnFilter
+            from app.core.ledger.turns import TurnFilter
 
             turns = self.app.services.ledger.turns(TurnFilter(conversation_id=conversation_id), newest_first=False)
         except Exception as error:

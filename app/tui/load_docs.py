@@ -155,7 +155,7 @@ class LoadDocsScreen(Screen):
         """Background thread: sync the folder, one message per core event."""
         post = self.post_message
         try:
-            from app.core.ingest import FileIngested, IngestFinished, IngestStarted
+            from app.core.docs.ingest import FileIngested, IngestFinished, IngestStarted
 
             for event in app.services.ingest(root):
                 if isinstance(event, FileIngested):

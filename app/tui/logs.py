@@ -162,7 +162,7 @@ class LogsScreen(Screen):
     # --- loading ---------------------------------------------------------------------------
 
     def current_filter(self) -> Any:
-        from app.core.ledger import TurnFilter
+        from app.core.ledger.turns import TurnFilter
 
         def value(select_id: str) -> str | None:
             chosen = self.query_one(f"#{select_id}", Select).value
@@ -340,7 +340,7 @@ class LogsScreen(Screen):
 
 def export_turns(ledger: Any, where: Any, path: Path) -> int:
     """Write every turn matching `where` as JSON (for a .json path) or CSV; returns the count."""
-    from app.core.ledger import export_rows
+    from app.core.ledger.turns import export_rows
 
     turns = ledger.turns(where)
     if path.suffix.lower() == ".json":

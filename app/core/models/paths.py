@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.settings import PROJECT_ROOT
+from app.core.settings import PROJECT_ROOT
 
 MODELS_DIR = PROJECT_ROOT / "models"
 

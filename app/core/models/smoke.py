@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.settings import PROJECT_ROOT
+from app.core.settings import PROJECT_ROOT
 
 PROMPT = "Say hello to a customer in one short sentence."
 MAX_TOKENS = 16

@@ -29,7 +29,7 @@ from app.core.providers.base import Prompt, Usage
 if TYPE_CHECKING:
     from anthropic import Anthropic
 
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 KEYS_URL = "https://console.anthropic.com/settings/keys"

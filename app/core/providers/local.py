@@ -31,8 +31,8 @@ from app.core.errors import ModelError, ProviderError
 from app.core.providers.base import Prompt, Usage
 from app.core.providers.local_worker import LocalWorker, WorkerDied
 from app.core.providers.openai_compat import ChatEndpoint, EndpointFailure
-from app.core.pricing import estimate_tokens
-from app.settings import PROJECT_ROOT
+from app.core.providers.pricing import estimate_tokens
+from app.core.settings import PROJECT_ROOT
 
 log = logging.getLogger("frontdesk.local")
 

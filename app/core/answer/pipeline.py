@@ -26,22 +26,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Generator, Iterator, Union
 
-from app.core.egress import is_local_only, published_emails, redact
-from app.core.embeddings import Embedder
+from app.core.trust.egress import is_local_only, published_emails, redact
+from app.core.docs.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
-from app.core.extractive import Quote, extractive_quote, opens_mid_procedure
-from app.core.injection import quarantine
-from app.core.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
-from app.core.ledger import Ledger, Turn
+from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
+from app.core.trust.injection import quarantine
+from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
+from app.core.ledger.turns import Ledger, Turn
 from app.core.passage import Passage
-from app.core.pricing import estimate_tokens, prices_for
-from app.core.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
-from app.core.relevance import Relevance, draft_relevance, quote_relevance
+from app.core.providers.pricing import estimate_tokens, prices_for
+from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
+from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
 from app.core.providers.base import Provider, Usage
-from app.core.router import RouteDecision, Router
+from app.core.answer.router import RouteDecision, Router
 from app.core.secrets import scrub
-from app.core.store import Store
-from app.settings import Settings
+from app.core.docs.store import Store
+from app.core.settings import Settings
 
 REFUSAL = (
     "Sorry, I can only help with questions about our product and your account. "

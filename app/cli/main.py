@@ -10,14 +10,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-from app.cli_logs import add_logs_arguments, cmd_logs
-from app.cli_models import add_models_arguments, cmd_models
+from app.cli.logs import add_logs_arguments, cmd_logs
+from app.cli.models import add_models_arguments, cmd_models
 from app.core.errors import FrontdeskError
-from app.settings import OPTIONS, env_name, load_settings
+from app.core.settings import OPTIONS, env_name, load_settings
+from app.cli.common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, ProgressBar, in_batches, print_passages,
+                            questions_from, require_documents)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             from app.tui.app import run_app
 
             return run_app(settings)
-        from app.core.services import Services
+        from app.core.desk import Services
 
         return COMMANDS[command](Services(settings), args)
     except FrontdeskError as error:
@@ -110,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 # --- ingest ------------------------------------------------------------------------------
 
 def cmd_ingest(services, args) -> int:
-    from app.core.ingest import FileIngested, IngestFinished, IngestStarted
+    from app.core.docs.ingest import FileIngested, IngestFinished, IngestStarted
 
     root = (args.path or services.settings.docs).expanduser()
-    progress = _ProgressBar() if sys.stderr.isatty() and not args.json else None
+    progress = ProgressBar() if sys.stderr.isatty() and not args.json else None
     summary = None
     for event in services.ingest(root):
         if isinstance(event, IngestStarted):
@@ -146,50 +147,6 @@ def cmd_ingest(services, args) -> int:
     return EXIT_OK if summary.ok else EXIT_PARTIAL
 
 
-class _ProgressBar:
-    """A rich progress bar on stderr (rich comes with Textual)."""
-
-    def start(self, total: int, description: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[file]}"), console=Console(stderr=True), transient=True,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(description, total=total, file="")
-
-    def advance(self, file: str) -> None:
-        self._progress.update(self._task, advance=1, file=file[-40:])
-
-    def print(self, line: str) -> None:
-        self._progress.console.print(line, markup=False, highlight=False)
-
-    def stop(self) -> None:
-        self._progress.stop()
-
-
-# --- search ------------------------------------------------------------------------------
-
-def questions_from(args, command: str = "search") -> list[str]:
-    if args.stdin:
-        return [line.strip() for line in sys.stdin if line.strip()]
-    if not args.question or not args.question.strip():
-        raise FrontdeskError("No question given", f'Pass one in quotes, e.g. frontdesk {command} "how do I reset my password?", or use --stdin.')
-    return [args.question.strip()]
-
-
-def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def require_documents(services) -> None:
-    if services.store.count() == 0:
-        raise FrontdeskError("The docs store is empty", "Load docs first: frontdesk ingest PATH (or just `frontdesk ingest` for the sample docs).")
-
-
 def cmd_search(services, args) -> int:
     questions = questions_from(args)
     require_documents(services)
@@ -201,15 +158,6 @@ def cmd_search(services, args) -> int:
             else:
                 print_passages(passages)
     return EXIT_OK
-
-
-def print_passages(passages, snippet: int = 240, out: Callable[[str], None] = print) -> None:
-    if not passages:
-        out("No passages found.")
-    for rank, passage in enumerate(passages, 1):
-        text = " ".join(passage.text.split())
-        out(f"{rank}. [{passage.score:.3f}] {passage.file}" + (f"  §  {passage.heading}" if passage.heading else ""))
-        out("   " + (text[:snippet] + "…" if len(text) > snippet else text))
 
 
 # --- config ------------------------------------------------------------------------------
@@ -240,13 +188,13 @@ def _plain(value):
 
 
 def cmd_ask(services, args) -> int:
-    from app.cli_answers import cmd_ask as ask  # the pipeline's imports are paid only when used
+    from app.cli.answers import cmd_ask as ask  # the pipeline's imports are paid only when used
 
     return ask(services, args)
 
 
 def cmd_route(services, args) -> int:
-    from app.cli_answers import cmd_route as route
+    from app.cli.answers import cmd_route as route
 
     return route(services, args)
 

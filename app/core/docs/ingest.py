@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Union
 
-from app.core.chunking import Chunk, chunk_document
-from app.core.documents import UnreadableFile, is_supported, load_document
-from app.core.embeddings import Embedder, Tokenizer
+from app.core.docs.chunking import Chunk, chunk_document
+from app.core.docs.documents import UnreadableFile, is_supported, load_document
+from app.core.docs.embeddings import Embedder, Tokenizer
 from app.core.errors import DocsFolderError
-from app.core.store import Record, Store
+from app.core.docs.store import Record, Store
 
 # Chunks collected across files before one embedding call. Large batches let
 # sentence-transformers sort by length and pad less; writes stay per file either way.

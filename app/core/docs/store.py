@@ -19,7 +19,7 @@ import numpy as np
 
 from app.core.errors import StoreError
 from app.core.passage import Passage
-from app.settings import Settings
+from app.core.settings import Settings
 
 # Chroma's telemetry would try to reach the network; there is none, and it's not wanted.
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

@@ -1,9 +1,9 @@
 """Question -> ranked passages. Thin on purpose: its latency is embed + one Chroma query."""
 from __future__ import annotations
 
-from app.core.embeddings import Embedder
+from app.core.docs.embeddings import Embedder
 from app.core.passage import Passage
-from app.core.store import Store
+from app.core.docs.store import Store
 
 
 class Retriever:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from app.core.mdx import resolve_subheadings, strip_markup
+from app.core.docs.mdx import resolve_subheadings, strip_markup
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
 TEXT_SUFFIXES = {".txt", ".text", ".rst"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the embedder pulls in torch; only its type is needed here
-    from app.core.embeddings import Embedder
+    from app.core.docs.embeddings import Embedder
     from app.core.passage import Passage
 
 EXTRACTIVE_PREFIX = "This answer is quoted directly from the docs:"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from app.core.embeddings import Embedder
+    from app.core.docs.embeddings import Embedder
     from app.core.passage import Passage
 
 # Calibrated by bench/calibrate_local_tier.py (--home with the Railway docs ingested) on the
@@ -137,7 +137,7 @@ def quote_relevance(question: str, best_similarity: float, quoted_text: str, quo
 
 def draft_features(question: str, draft: str, supporting: Sequence[Passage], embedder: Embedder) -> tuple[float, float]:
     """(similarity, coverage) of a draft that rests on `supporting` (best first)."""
-    from app.core.extractive import prose_text
+    from app.core.answer.extractive import prose_text
 
     prose = prose_text(draft)
     leaf = heading_leaf(supporting[0]) if supporting else ""

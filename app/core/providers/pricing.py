@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.core.providers.base import Usage
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 @dataclass(frozen=True)

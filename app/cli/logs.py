@@ -5,7 +5,7 @@ import csv
 import json
 import sys
 
-from app.core.ledger import ANSWERED_BY, TIERS, Turn, TurnFilter, export_rows, parse_day
+from app.core.ledger.turns import ANSWERED_BY, TIERS, Turn, TurnFilter, export_rows, parse_day
 
 
 def add_logs_arguments(command) -> None:
@@ -31,7 +31,7 @@ def turn_filter(args) -> TurnFilter:
 
 
 def cmd_logs(services, args) -> int:
-    from app.cli import EXIT_OK
+    from app.cli.common import EXIT_OK
 
     ledger = services.ledger
     where = turn_filter(args)

@@ -20,7 +20,7 @@ from typing import Any
 from app.core.errors import ConfigError
 from app.core.secrets import clean_key
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_NAME = "frontdesk.toml"
 ENV_PREFIX = "FRONTDESK_"
 
@@ -69,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("frontier.monthly_budget_usd", float, 0.0, "stop escalating after this spend per calendar month (0 = no limit)", minimum=0),
     Option("local.input_usd_per_mtok", float, 0.0, "local price per million input tokens (electricity, if you count it)", minimum=0),
     Option("local.output_usd_per_mtok", float, 0.0, "local price per million output tokens", minimum=0),
-    Option("routing.policy", Path, None, "routing policy TOML (default: the shipped app/core/routing_policy.toml)"),
+    Option("routing.policy", Path, None, "routing policy TOML (default: the shipped app/core/answer/routing_policy.toml)"),
     Option("egress.redact", bool, True, "redact personal data before anything is sent to the frontier"),
     Option("egress.local_only", list, [], "globs of docs (relative to their folder) that never leave the machine"),
 )

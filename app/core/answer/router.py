@@ -159,7 +159,7 @@ class _Locator:
         return ConfigError(f"Routing policy {where}: {message}", fix)
 
 
-_FIX = "Fix the value it names (the shipped app/core/routing_policy.toml documents every field), or unset `routing.policy`."
+_FIX = "Fix the value it names (the shipped app/core/answer/routing_policy.toml documents every field), or unset `routing.policy`."
 
 
 def load_policy(path: str | Path) -> RoutingPolicy:

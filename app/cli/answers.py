@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
-from app.core.assistant import Answered, Drafting, DraftWithdrawn, Notice, Token
-from app.core.ledger import Turn
+from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Token
+from app.core.ledger.turns import Turn
 
 
 def cmd_ask(services, args) -> int:
-    from app.cli import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
+    from app.cli.common import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
 
     questions = questions_from(args, "ask")
     services.local.start()  # the model loads in its worker while this process loads the embedder
@@ -90,7 +90,7 @@ def describe(turn: Turn) -> str:
 
 
 def cmd_route(services, args) -> int:
-    from app.cli import EXIT_OK, in_batches, questions_from, require_documents
+    from app.cli.common import EXIT_OK, in_batches, questions_from, require_documents
 
     questions = questions_from(args, "route")
     if args.docs:

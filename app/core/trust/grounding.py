@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-from app.core.extractive import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
-from app.core.price_claims import (FREE_CLAIM, NOT_PLANS, NUM, PLAN, PRICE_PATTERNS, PriceEvidence, bound_plans, number_key,
+from app.core.answer.extractive import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.trust.price_claims import (FREE_CLAIM, NOT_PLANS, NUM, PLAN, PRICE_PATTERNS, PriceEvidence, bound_plans, number_key,
                                    periods_after, plan_names, price_key, singular)
 
 if TYPE_CHECKING:
-    from app.core.embeddings import Embedder
+    from app.core.docs.embeddings import Embedder
     from app.core.passage import Passage
 
 # Calibrated against people by bench/grounding_human.py (234 IBM MTRAG answers with human

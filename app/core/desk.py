@@ -9,11 +9,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
-from app.core.embeddings import Embedder, Tokenizer
-from app.core.ingest import IngestEvent, ingest_folder
-from app.core.retrieval import Retriever
-from app.core.store import Store
-from app.settings import Settings
+from app.core.docs.embeddings import Embedder, Tokenizer
+from app.core.docs.ingest import IngestEvent, ingest_folder
+from app.core.docs.retrieval import Retriever
+from app.core.docs.store import Store
+from app.core.settings import Settings
 
 
 class Services:
@@ -38,7 +38,7 @@ class Services:
 
     @cached_property
     def router(self):
-        from app.core.router import Router
+        from app.core.answer.router import Router
 
         return Router.from_settings(self.settings, self.embedder)
 
@@ -56,13 +56,13 @@ class Services:
 
     @cached_property
     def ledger(self):
-        from app.core.ledger import Ledger
+        from app.core.ledger.turns import Ledger
 
         return Ledger(self.settings.ledger_path)
 
     @cached_property
     def assistant(self):
-        from app.core.assistant import Assistant
+        from app.core.answer.pipeline import Assistant
 
         return Assistant(self.settings, self.store, self.embedder, self.router, self.local, self.frontier, self.ledger)
 

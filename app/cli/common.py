@@ -1,0 +1,60 @@
+"""What every command shares: exit codes, reading questions, the progress bar, passage lines."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Iterable
+
+from app.core.errors import FrontdeskError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def questions_from(args, command: str = "search") -> list[str]:
+    if args.stdin:
+        return [line.strip() for line in sys.stdin if line.strip()]
+    if not args.question or not args.question.strip():
+        raise FrontdeskError("No question given", f'Pass one in quotes, e.g. frontdesk {command} "how do I reset my password?", or use --stdin.')
+    return [args.question.strip()]
+
+
+def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def require_documents(services) -> None:
+    if services.store.count() == 0:
+        raise FrontdeskError("The docs store is empty", "Load docs first: frontdesk ingest PATH (or just `frontdesk ingest` for the sample docs).")
+
+
+def print_passages(passages, snippet: int = 240, out: Callable[[str], None] = print) -> None:
+    if not passages:
+        out("No passages found.")
+    for rank, passage in enumerate(passages, 1):
+        text = " ".join(passage.text.split())
+        out(f"{rank}. [{passage.score:.3f}] {passage.file}" + (f"  §  {passage.heading}" if passage.heading else ""))
+        out("   " + (text[:snippet] + "…" if len(text) > snippet else text))
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (rich comes with Textual)."""
+
+    def start(self, total: int, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[file]}"), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total, file="")
+
+    def advance(self, file: str) -> None:
+        self._progress.update(self._task, advance=1, file=file[-40:])
+
+    def print(self, line: str) -> None:
+        self._progress.console.print(line, markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self._progress.stop()
