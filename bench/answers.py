@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app.core.desk import Services  # noqa: E402
+from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 SETS = {
@@ -269,7 +269,7 @@ def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
         server = FakeAnthropic(reply=liar or cite_first_passage).start()
         environ["ANTHROPIC_API_KEY"] = "sk-ant-eval-not-a-real-key-000000"
         flags["frontier.base_url"] = server.url
-    services = Services(load_settings(flags=flags, environ=environ))
+    services = Desk(load_settings(flags=flags, environ=environ))
     if not args.home:
         for _ in services.ingest(docs):
             pass

@@ -34,7 +34,7 @@ from local_generation import RunResult, run_raw_once  # noqa: E402
 from app.core.answer.pipeline import Drafting, Retrieved, Token  # noqa: E402
 from app.core.answer.prompts import build_local_prompt  # noqa: E402
 from app.core.providers.local import fit  # noqa: E402
-from app.core.desk import Services  # noqa: E402
+from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 # Support questions the router sends to the local model, asked in turn: each round's prompt
@@ -49,7 +49,7 @@ QUESTIONS = [
 ]
 
 
-def run_pipeline_once(services: Services, question: str) -> tuple[RunResult, list]:
+def run_pipeline_once(services: Desk, question: str) -> tuple[RunResult, list]:
     first = None
     tokens, passages, drafting = [], [], False
     start = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="frontdesk-ask-bench-"))
     settings = load_settings(flags={"local.max_tokens": args.max_tokens, "local.temperature": 0.0},
                              environ={"FRONTDESK_HOME": str(home)})
-    services = Services(settings)
+    services = Desk(settings)
     for _ in services.ingest(ROOT / "knowledge"):
         pass
     services.warm_up()

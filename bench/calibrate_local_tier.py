@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from app.core.answer.extractive import clean_sentence, split_sentences, word_count  # noqa: E402
+from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
 from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
 from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
                                 QUOTE_MIN_SIMILARITY, draft_features, quote_relevance)
-from app.core.desk import Services  # noqa: E402
+from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 from labels import cited_files, fact_match  # noqa: E402
 
@@ -54,7 +54,7 @@ def samples(name: str, home: Path | None) -> tuple[list[dict], list[dict]]:
     questions_path, docs = SETS[name]
     items = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
     items = [i for i in items if i.get("route") != "out_of_scope"]
-    services = Services(load_settings(environ={"FRONTDESK_HOME": str(home or tempfile.mkdtemp(prefix="calib-"))}))
+    services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home or tempfile.mkdtemp(prefix="calib-"))}))
     if home is None:
         for _ in services.ingest(docs):
             pass
@@ -62,7 +62,7 @@ def samples(name: str, home: Path | None) -> tuple[list[dict], list[dict]]:
     quotes, drafts = [], []
     for item in items:
         question = item["question"]
-        passages, _, vector = assistant.retrieve(question, services.settings["top_k"])
+        passages, _, vector = assistant.retrieve(question, services.settings.general.top_k)
         top = passages[0].score if passages else 0.0
         decision = services.router.decide_many([question], [top], vectors=vector)[0]
         if not passages or not decision.answerable:

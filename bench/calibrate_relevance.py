@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.desk import Services  # noqa: E402
+from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 SETS = {
@@ -34,7 +34,7 @@ def top_scores(name: str, home: Path | None) -> tuple[list[float], list[float]]:
     questions_path, docs = SETS[name]
     items = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
     items = [i for i in items if i.get("route") != "out_of_scope"]
-    services = Services(load_settings(environ={"FRONTDESK_HOME": str(home or tempfile.mkdtemp())}))
+    services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home or tempfile.mkdtemp())}))
     if home is None:
         for _ in services.ingest(docs):
             pass

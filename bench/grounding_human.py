@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core import grounding  # noqa: E402
+from app.core.text import prose_text, word_count  # noqa: E402
+from app.core.trust import attribution, grounding  # noqa: E402
 from app.core.docs.embeddings import Embedder  # noqa: E402
 from app.core.passage import Passage  # noqa: E402
 
@@ -104,7 +105,7 @@ def run(rows: list[dict], embedder) -> tuple[dict[int, float], dict[int, float],
         result = grounding.check_grounding(row["response"], passages_of(row), embedder, sentence_threshold=-1.0,
                                            answer_threshold=float("-inf"), sentence_floor=float("-inf"))
         judged = [s.score for s in result.sentences
-                  if grounding.word_count(grounding.prose_text(row["response"][s.start:s.end])) >= grounding.MIN_CLAIM_WORDS]
+                  if word_count(prose_text(row["response"][s.start:s.end])) >= attribution.MIN_CLAIM_WORDS]
         support[row["i"]] = float("inf") if result.support is None else result.support
         weakest[row["i"]] = min(judged or [s.score for s in result.sentences] or [float("inf")])
         facts_ok[row["i"]] = result.passed
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         threshold, floor = grounding.ANSWER_SUPPORT_THRESHOLD, grounding.SENTENCE_FLOOR
     print(f"constants: ANSWER_SUPPORT_THRESHOLD={threshold} NOVELTY_WEIGHT={grounding.NOVELTY_WEIGHT} SENTENCE_FLOOR={floor} "
-          f"COVERAGE_BASE={grounding.COVERAGE_BASE} COVERAGE_WEIGHT={grounding.COVERAGE_WEIGHT} WINDOW={grounding.WINDOW}")
+          f"COVERAGE_BASE={attribution.COVERAGE_BASE} COVERAGE_WEIGHT={attribution.COVERAGE_WEIGHT} WINDOW={attribution.WINDOW}")
 
     support, weakest, facts_ok, results = run(rows, embedder)
     embedder.save()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.docs.ingest import IngestFinished  # noqa: E402
-from app.core.desk import Services  # noqa: E402
+from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 
@@ -40,11 +40,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    def fresh_services() -> Services:
+    def fresh_services() -> Desk:
         home = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
-        return Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
+        return Desk(load_settings(environ={"FRONTDESK_HOME": str(home)}))
 
-    def ingest(services: Services) -> tuple[float, object]:
+    def ingest(services: Desk) -> tuple[float, object]:
         started = time.perf_counter()
         summary = next(e.summary for e in services.ingest(args.docs) if isinstance(e, IngestFinished))
         return time.perf_counter() - started, summary

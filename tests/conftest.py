@@ -43,10 +43,10 @@ def home(isolated_env) -> Path:
 
 @pytest.fixture
 def services(home):
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
-    return Services(load_settings())
+    return Desk(load_settings())
 
 
 @dataclass
@@ -78,23 +78,23 @@ def cli(monkeypatch):
 @pytest.fixture(scope="session")
 def knowledge_home(tmp_path_factory) -> Path:
     """A data dir with the sample docs ingested once for the whole session (read-only use)."""
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("knowledge-home")
     settings = load_settings(environ={"FRONTDESK_HOME": str(home)})
-    for _ in Services(settings).ingest(KNOWLEDGE):
+    for _ in Desk(settings).ingest(KNOWLEDGE):
         pass
     return home
 
 
 @pytest.fixture
 def knowledge_services(knowledge_home, monkeypatch):
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
     monkeypatch.setenv("FRONTDESK_HOME", str(knowledge_home))
-    return Services(load_settings())
+    return Desk(load_settings())
 
 
 @pytest.fixture
@@ -108,14 +108,14 @@ def server():
 
 @pytest.fixture
 def desk(knowledge_home, tmp_path, server, monkeypatch):
-    """Services over a private copy of the ingested sample docs, frontier pointed at the fake API.
+    """Desk over a private copy of the ingested sample docs, frontier pointed at the fake API.
 
     `desk(draft="...")` makes the local model stream that text instead of generating: for tests
     of the pipeline's judgement of a given draft, not of what the tiny model writes.
     """
     import shutil
 
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
     from fake_anthropic import DESK_KEY
 
@@ -126,7 +126,7 @@ def desk(knowledge_home, tmp_path, server, monkeypatch):
 
     def build(draft: str | None = None, **flags):
         base = {"frontier.base_url": server.url, "frontier.max_retries": 0, "frontier.timeout": 20, "local.max_tokens": 48}
-        services = Services(load_settings(flags={**base, **flags}))
+        services = Desk(load_settings(flags={**base, **flags}))
         if draft is not None:
             def scripted(prompt, usage, max_tokens=None):
                 usage.input_tokens, usage.output_tokens = 400, len(draft) // 4

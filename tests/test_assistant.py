@@ -10,7 +10,7 @@ import pytest
 
 from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Token
 from app.core.ledger.turns import TurnFilter
-from app.core.desk import Services
+from app.core.desk import Desk
 from app.core.settings import load_settings
 from fake_anthropic import DESK_KEY
 
@@ -243,7 +243,7 @@ def test_stopped_and_failed_turns_claim_no_saving(desk, server):
 
 def test_no_docs_loaded_is_said_plainly(tmp_path, monkeypatch):
     monkeypatch.setenv("FRONTDESK_HOME", str(tmp_path / "empty-home"))
-    turn = Services(load_settings()).assistant.answer("how do I reset my password?")
+    turn = Desk(load_settings()).assistant.answer("how do I reset my password?")
     assert turn.outcome == "failed" and turn.error.startswith("No docs loaded yet")
     assert turn.counterfactual_cost_usd == 0
 

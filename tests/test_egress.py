@@ -264,17 +264,17 @@ def test_a_role_address_named_by_one_file_only_is_not_kept():
 
 @pytest.fixture(scope="module")
 def pii_home(tmp_path_factory):
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("pii-home")
-    events = list(Services(load_settings(environ={"FRONTDESK_HOME": str(home)})).ingest(PII_DOCS))
+    events = list(Desk(load_settings(environ={"FRONTDESK_HOME": str(home)})).ingest(PII_DOCS))
     assert events[-1].summary.ok
     return home
 
 
 def test_file_paths_and_headings_are_redacted_before_they_leave(pii_home, tmp_path):
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
     from fake_anthropic import FakeAnthropic, cite_first_passage
 
@@ -283,7 +283,7 @@ def test_file_paths_and_headings_are_redacted_before_they_leave(pii_home, tmp_pa
     with FakeAnthropic(reply=cite_first_passage) as server:
         settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
                                  environ={"FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-egress-test-0000000000"})
-        turn = Services(settings).assistant.answer("Why was Acme Corp charged twice on the March invoice? Will the refund come?")
+        turn = Desk(settings).assistant.answer("Why was Acme Corp charged twice on the March invoice? Will the refund come?")
         sent = server.requests[-1].json["messages"][0]["content"]
     assert 'source="customers/' in sent  # the customer's passage went, as it should, but anonymised
     for personal in ("jane.doe", "7946 0958", "4242 4242", "billing@acme-corp.com"):

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from app.core.desk import Services
+from app.core.desk import Desk
 from app.core.settings import load_settings
 from conftest import ROOT
 from fake_anthropic import FakeAnthropic, cite_first_passage
@@ -36,7 +36,7 @@ def gullible(request: dict) -> str:
 @pytest.fixture(scope="module")
 def hostile_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("hostile-home")
-    services = Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
+    services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home)}))
     events = list(services.ingest(HOSTILE))
     assert events[-1].summary.ok
     return home
@@ -57,7 +57,7 @@ def test_hostile_docs_do_not_change_behaviour(case, hostile_home, server, monkey
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-hostile-test-000000000000")
     settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0, "local.max_tokens": 48},
                              environ={"FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-hostile-test-000000000000"})
-    services = Services(settings)
+    services = Desk(settings)
     turn = services.assistant.answer(case["question"])
     shown = turn.answer.lower()
     for forbidden in case["must_not_contain"]:
@@ -79,7 +79,7 @@ def test_injected_passages_are_held_back_and_logged(hostile_home, server, tmp_pa
     shutil.copytree(hostile_home, home)
     settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
                              environ={"FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-hostile-test-000000000000"})
-    turn = Services(settings).assistant.answer("Is the Pro plan free now? How much does the Pro plan cost?")
+    turn = Desk(settings).assistant.answer("Is the Pro plan free now? How much does the Pro plan cost?")
     held = [a for a in turn.actions if a.startswith("quarantined")]
     assert any("pro-plan-update.md" in a and "ignore its instructions" in a for a in held)
     assert all(s["file"] != "pro-plan-update.md" or "Ignore previous" not in s["text"] for s in turn.sources)
@@ -93,7 +93,7 @@ def test_heading_and_disguised_injections_are_held_back(hostile_home, server, tm
     shutil.copytree(hostile_home, home)
     settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
                              environ={"FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": "sk-ant-hostile-test-000000000000"})
-    assistant = Services(settings).assistant
+    assistant = Desk(settings).assistant
     heading = assistant.answer("Is the Pro plan free now? What does the Pro plan include?")
     assert any("plan-faq.md" in a and "(in its heading)" in a for a in heading.actions), heading.actions
     disguised = assistant.answer("Can I get a refund on my annual plan? Is there a refund code?")

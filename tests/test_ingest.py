@@ -146,10 +146,10 @@ def test_killed_ingest_process_leaves_no_duplicates_or_orphans(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert " 0 failed" in finished.stdout
 
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
-    services = Services(load_settings(environ={"FRONTDESK_HOME": str(home)}))
+    services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home)}))
     stored = assert_store_mirrors(services, docs)
     assert len(stored) == 2 * len([p for p in KNOWLEDGE.rglob("*") if p.is_file()])
 

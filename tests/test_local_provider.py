@@ -369,13 +369,13 @@ def test_a_crash_mid_draft_falls_back_logs_the_signal_and_the_next_question_is_a
     import shutil
 
     from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Token
-    from app.core.desk import Services
+    from app.core.desk import Desk
     from app.core.settings import load_settings
 
     home = tmp_path / "home"
     shutil.copytree(knowledge_home, home)  # the shared store stays untouched by this test's ledger rows
     monkeypatch.setenv("FRONTDESK_HOME", str(home))
-    services = Services(load_settings(flags={"local.model": str(bundled_model_path()), "local.temperature": 0.0}))
+    services = Desk(load_settings(flags={"local.model": str(bundled_model_path()), "local.temperature": 0.0}))
     question = "how do I turn on two-factor authentication?"
     try:
         events, drafting, killed = [], None, None

@@ -17,7 +17,7 @@ from app.core.answer.pipeline import Answered, DraftWithdrawn, Notice
 from app.core.ledger.turns import MIGRATIONS, Ledger, Turn, TurnFilter
 from app.core.passage import Passage
 from app.core.trust.relevance import coverage, draft_relevance
-from app.core.desk import Services
+from app.core.desk import Desk
 from app.core.settings import load_settings
 from fake_anthropic import DESK_KEY
 
@@ -68,7 +68,7 @@ def test_faithful_to_the_wrong_passage_is_not_an_answer(tmp_path, server, monkey
     docs.mkdir()
     (docs / "passwords.md").write_text(PASSWORD_DOC)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    services = Services(load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
+    services = Desk(load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0},
                                       environ={"FRONTDESK_HOME": str(tmp_path / "home"), "ANTHROPIC_API_KEY": KEY}))
     for _ in services.ingest(docs):
         pass
@@ -195,3 +195,26 @@ def test_an_old_ledger_gains_answered_by_from_what_it_recorded(tmp_path):
     assert by == {"local answered": "local-model", "frontier answered": "frontier", "local extractive": "docs-quote",
                   "none refused": "none", "local stopped": "none"}
     assert Ledger(path).summary().turns == 5  # reopening applies nothing twice
+
+
+def test_an_old_ledger_gains_notes_from_its_error_and_outcome(tmp_path):
+    """004_turn_notes: rows from before it get the notes their columns can tell."""
+    path = tmp_path / "ledger.sqlite3"
+    old = sqlite3.connect(path)  # a ledger from before 004
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS[:3]:
+        for statement in filter(str.strip, sql.split(";")):
+            old.execute(statement)
+        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    for question, outcome, error in [("quoted", "extractive", "No ANTHROPIC_API_KEY set.\n  Set it to escalate."),
+                                     ("broken", "failed", "The store cannot be opened\n  Move it aside."),
+                                     ("fine", "answered", "")]:
+        old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome, error) VALUES "
+                    "('2026-01-01T00:00:00', 'c', ?, 'local', ?, ?)", (question, outcome, error))
+    old.commit()
+    old.close()
+    notes = {t.question: t.notes for t in Ledger(path).turns()}
+    assert notes["quoted"] == [{"kind": "degraded", "text": "No ANTHROPIC_API_KEY set."},
+                               {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}]
+    assert notes["broken"] == [{"kind": "failed", "text": "The store cannot be opened"}]
+    assert notes["fine"] == []

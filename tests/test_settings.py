@@ -21,11 +21,11 @@ def test_each_layer_overrides_the_one_below(tmp_path, monkeypatch):
     monkeypatch.setenv("FRONTDESK_FRONTIER_MODEL", "from-env")
     monkeypatch.setenv("FRONTDESK_CHUNK_TOKENS", "90")
     settings = load_settings(flags={"chunk_tokens": "80"})
-    assert settings["frontier.max_tokens"] == 111 and settings.sources["frontier.max_tokens"].endswith("frontdesk.toml")
-    assert settings["frontier.model"] == "from-env" and settings.sources["frontier.model"] == "env FRONTDESK_FRONTIER_MODEL"
-    assert settings["chunk_tokens"] == 80 and settings.sources["chunk_tokens"] == "command line"
-    assert settings["top_k"] == 7
-    assert settings["local.n_ctx"] == 2048 and settings.sources["local.n_ctx"] == "default"
+    assert settings.frontier.max_tokens == 111 and settings.sources["frontier.max_tokens"].endswith("frontdesk.toml")
+    assert settings.frontier.model == "from-env" and settings.sources["frontier.model"] == "env FRONTDESK_FRONTIER_MODEL"
+    assert settings.general.chunk_tokens == 80 and settings.sources["chunk_tokens"] == "command line"
+    assert settings.general.top_k == 7 and settings.value("top_k") == 7
+    assert settings.local.n_ctx == 2048 and settings.sources["local.n_ctx"] == "default"
     assert settings.docs == Path.cwd() / "mydocs"  # relative paths in the file resolve next to the file
 
 
@@ -83,3 +83,18 @@ def test_malformed_config_is_a_one_line_cli_error(cli):
     write_config(Path.cwd(), "top_k = [")
     result = cli("config")
     assert result.code == 2 and "not valid TOML" in result.err and "Traceback" not in result.err
+
+
+def test_every_option_is_a_field_of_exactly_one_typed_section():
+    """Defaults live in OPTIONS only; the sections must name the same options, no more, no less."""
+    from dataclasses import fields
+
+    from app.core.settings import OPTIONS, SECTIONS
+
+    section_options = {f"{prefix}.{f.name}" if prefix else f.name for prefix, cls in SECTIONS.items() for f in fields(cls)}
+    assert section_options == {o.name for o in OPTIONS}
+    settings = load_settings(environ={})
+    for option in OPTIONS:
+        section, _, name = option.name.rpartition(".")
+        value = getattr(getattr(settings, section or "general"), name)
+        assert value == settings.value(option.name)

@@ -1,6 +1,6 @@
 """The terminal app, driven headless by Textual's pilot against real components.
 
-Real Services, real Chroma store, real bundled GGUF (with a small `local.max_tokens`); the
+Real Desk, real Chroma store, real bundled GGUF (with a small `local.max_tokens`); the
 ledger rows for the logs tests are written with the core's own Ledger. Tests that ask a
 question copy the session's knowledge home first, because asking writes ledger rows.
 """
@@ -76,6 +76,8 @@ def seed_turns(home: Path) -> list:
              counterfactual_cost_usd=0.00162, total_ms=2400.0, sources=[reset_source],
              grounding={"passed": False, "unsupported": [{"text": "", "kind": "citation", "reason": "cites no passage"}]},
              actions=["local answer failed the grounding check: it cites no passage"],
+             notes=[{"kind": "draft-withdrawn", "text": "Local draft withdrawn (failed the check: it cites no passage)."},
+                    {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}],
              created_at="2025-03-03T09:16:30.000+00:00", **common),
         Turn("How much is the Team plan per seat?", "conv-pricing", route="frontier", topic="pricing", model="claude-sonnet-4-5",
              reason="topic 'pricing' (keyword \"plan\")", outcome="answered", input_tokens=900, output_tokens=60,
@@ -90,6 +92,8 @@ def seed_turns(home: Path) -> list:
         Turn("Which header carries the webhook signature?", "conv-api", route="frontier", topic="api", model="docs (extractive)",
              reason="topic 'api'", outcome="extractive", answer="This answer is quoted directly from the docs:\n> X-Signature. [1]",
              counterfactual_cost_usd=0.0029, total_ms=900.0, error="No ANTHROPIC_API_KEY set.",
+             notes=[{"kind": "degraded", "text": "No ANTHROPIC_API_KEY set."},
+                    {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}],
              sources=[pricing_source], created_at="2025-03-05T10:30:00.000+00:00", retrieval_ms=11.0),
     ]
     ledger = Ledger(home / "ledger.sqlite3")
@@ -123,9 +127,9 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
     from app.tui.dialogs import PassageScreen
     from app.tui.turn_view import SourceList, TurnView
 
-    from app.core.desk import Services
+    from app.core.desk import Desk
 
-    class GatedServices(Services):
+    class GatedServices(Desk):
         """Real services whose warm-up waits for the test: in this process the embedder is
         already loaded, so without the gate the warm-up could beat the typing."""
 
@@ -137,7 +141,7 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
 
     settings = load_settings(flags={"local.max_tokens": 32})
     services = GatedServices(settings)
-    app = FrontdeskApp(settings, services=services)
+    app = FrontdeskApp(settings, desk=services)
     async with app.run_test(size=SIZE) as pilot:
         chat = app.screen
         chat.query_one("#question").value = "How do I reset my password?"
@@ -167,7 +171,7 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
         shown = app.screen.query_one("#passage-text").plain  # Markdown rendered
         assert markdown_content(turn.sources[0]["text"]).plain[:40] in shown and "**" not in shown
         await pilot.press("escape")
-        assert app.services.ledger.turns(limit=1)[0].question == "How do I reset my password?"
+        assert app.desk.ledger.turns(limit=1)[0].question == "How do I reset my password?"
 
 
 async def test_escape_stops_a_streaming_answer(asking_home):
@@ -183,7 +187,7 @@ async def test_escape_stops_a_streaming_answer(asking_home):
         await pilot.press("escape")
         await wait_for(pilot, lambda: view.finished, what="the stopped turn")
         assert view.turn.outcome == "stopped"
-        assert app.services.ledger.turns(limit=1)[0].outcome == "stopped"
+        assert app.desk.ledger.turns(limit=1)[0].outcome == "stopped"
         # The input kept working: another question can be typed right away.
         app.screen.query_one("#question").value = "typed after stopping"
         assert app.screen.query_one("#question").value == "typed after stopping"
@@ -455,12 +459,14 @@ def test_markdown_is_rendered_and_unverified_marks_stay_in_the_warning_colour():
 
 
 def test_a_withdrawn_draft_is_one_short_line():
-    from app.tui.format import withdrawal_note
+    from app.core.answer.pipeline import _failed_check_note
+    from app.core.trust.grounding import GroundingResult, UnsupportedSpan
 
-    reason = ("local answer failed the grounding check: sentence “You can add seats any time from the billing page.”, "
-              "sentence “Seats are prorated daily.”, sentence “Contact sales for more than 50 seats.”")
-    assert withdrawal_note(reason) == "Local draft withdrawn (failed the check: 3 unsupported sentences)."
-    assert len(withdrawal_note(reason)) < 72
+    sentences = ["You can add seats any time from the billing page.", "Seats are prorated daily.",
+                 "Contact sales for more than 50 seats."]
+    check = GroundingResult(False, [UnsupportedSpan(text, 0, len(text), "sentence", "not in the passages") for text in sentences])
+    assert _failed_check_note(check) == "Local draft withdrawn (failed the check: 3 unsupported sentences)."
+    assert len(_failed_check_note(check)) < 72
 
 
 async def test_settings_values_wrap_in_their_own_column(home):

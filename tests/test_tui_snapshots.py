@@ -26,7 +26,7 @@ BASE = Path(tempfile.gettempdir()) / "frontdesk-snapshots"
 @pytest.fixture(scope="module")
 def snapshot_dirs() -> dict[str, Path]:
     from app.core.providers.local import bundled_model_path
-    from app.core.desk import Services
+    from app.core.desk import Desk
 
     shutil.rmtree(BASE, ignore_errors=True)
     docs, home, empty, models = BASE / "docs", BASE / "home", BASE / "empty-home", BASE / "models"
@@ -37,7 +37,7 @@ def snapshot_dirs() -> dict[str, Path]:
     (docs / "pricing.md").write_text("# Pricing\n\n## Team\n\nTeam costs $12 per seat per month.\n")
     (docs / "webhooks.txt").write_text("Webhooks are signed with HMAC-SHA256 in the X-Signature header.\n")
     (models / "SmolLM2-135M-Instruct.Q4_1.gguf").symlink_to(bundled_model_path())
-    for _ in Services(_settings(home)).ingest(docs):
+    for _ in Desk(_settings(home)).ingest(docs):
         pass
     seed_turns(home)
     yield {"home": home, "empty": empty}

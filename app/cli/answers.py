@@ -4,59 +4,65 @@ from __future__ import annotations
 import json
 import sys
 
-from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Token
-from app.core.ledger.turns import Turn
+from app.cli.common import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
+from app.core import Desk, Turn, dispatch
 
 
-def cmd_ask(services, args) -> int:
-    from app.cli.common import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
-
+def cmd_ask(desk: Desk, args) -> int:
     questions = questions_from(args, "ask")
-    services.local.start()  # the model loads in its worker while this process loads the embedder
-    require_documents(services)
+    desk.start_local_model()  # the model loads in its worker while this process loads the embedder
+    require_documents(desk)
     as_json = args.json or args.stdin
     failed = 0
-    for batch in in_batches(questions, 1):
-        turn, shown = _run(services, batch[0], stream=not as_json)
-        failed += turn.outcome == "failed" or any(kind == "ledger-failed" for kind, _ in shown)
+    for question in questions:
+        shown = _Shown(stream=not as_json)
+        for event in desk.ask(question):
+            dispatch(event, shown)
+        turn = shown.turn
+        failed += turn.outcome == "failed" or any(kind == "ledger-failed" for kind, _ in shown.notices)
         if as_json:
             print(json.dumps(turn.to_json(), ensure_ascii=False), flush=True)
         else:
-            print_turn(turn, already_shown=shown)
+            print_turn(turn, already_shown=shown.notices)
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-def _run(services, question: str, stream: bool) -> tuple[Turn, set[str]]:
-    """Drive the pipeline; when streaming, drafts go to stderr so stdout holds only checked answers.
+class _Shown:
+    """Renders one turn's events. When streaming, drafts go to stderr so stdout holds only
+    checked answers; `notices` keeps the (kind, text) of each notice already shown."""
 
-    Returns the turn and the notices already shown on the way.
-    """
-    out = sys.stderr
-    shown: set[tuple[str, str]] = set()  # (kind, text) of the notices shown
-    for event in services.assistant.ask(question):
-        if isinstance(event, Notice) and event.kind == "ledger-failed":
-            out.write(f"warning: {event.text}\n")  # said even with --json: the turn is not logged
-            shown.add((event.kind, event.text))
-            continue
-        if not stream:
-            if isinstance(event, Answered):
-                return event.turn, shown
-            continue
-        if isinstance(event, Drafting):
-            out.write(f"\x1b[2m[{event.kind} draft: {event.model}]\x1b[0m\n" if out.isatty() else f"[{event.kind} draft: {event.model}]\n")
-        elif isinstance(event, Token):
-            out.write(event.text)
-            out.flush()
-        elif isinstance(event, DraftWithdrawn):
-            if event.streamed:  # a model that failed before any text has no draft to withdraw
-                out.write(f"\n[draft withdrawn: {event.reason}]\n")
-        elif isinstance(event, Notice):
-            out.write(f"\n[{event.text}]\n")
-            shown.add((event.kind, event.text))
-        elif isinstance(event, Answered):
-            out.write("\n")
-            return event.turn, shown
-    raise AssertionError("the pipeline always ends with Answered")
+    def __init__(self, stream: bool):
+        self.stream, self.out = stream, sys.stderr
+        self.notices: set[tuple[str, str]] = set()
+        self.turn: Turn | None = None
+
+    def on_drafting(self, event) -> None:
+        if self.stream:
+            label = f"[{event.kind} draft: {event.model}]"
+            self.out.write(f"\x1b[2m{label}\x1b[0m\n" if self.out.isatty() else f"{label}\n")
+
+    def on_token(self, event) -> None:
+        if self.stream:
+            self.out.write(event.text)
+            self.out.flush()
+
+    def on_draft_withdrawn(self, event) -> None:
+        if self.stream and event.streamed:  # a model that failed before any text has no draft to withdraw
+            self.out.write(f"\n[draft withdrawn: {event.reason}]\n")
+
+    def on_notice(self, event) -> None:
+        if event.kind == "ledger-failed":
+            self.out.write(f"warning: {event.text}\n")  # said even with --json: the turn is not logged
+        elif self.stream:
+            self.out.write(f"\n[{event.text}]\n")
+        else:
+            return
+        self.notices.add((event.kind, event.text))
+
+    def on_answered(self, event) -> None:
+        if self.stream:
+            self.out.write("\n")
+        self.turn = event.turn
 
 
 def print_turn(turn: Turn, already_shown: set[tuple[str, str]] = frozenset()) -> None:
@@ -89,20 +95,13 @@ def describe(turn: Turn) -> str:
             f"(all-frontier ${turn.counterfactual_cost_usd:.6f}, saved ${saved:.6f}) · {seconds:.1f} s")
 
 
-def cmd_route(services, args) -> int:
-    from app.cli.common import EXIT_OK, in_batches, questions_from, require_documents
-
+def cmd_route(desk: Desk, args) -> int:
     questions = questions_from(args, "route")
     if args.docs:
-        require_documents(services)
+        require_documents(desk)
     as_json = args.json or args.stdin
     for batch in in_batches(questions, 512):
-        top_scores = None
-        vectors = None
-        if args.docs:
-            vectors = services.embedder.embed(batch)
-            top_scores = [hits[0].score if hits else 0.0 for hits in services.store.query(vectors, 1)]
-        for question, decision in zip(batch, services.router.decide_many(batch, top_scores, vectors=vectors)):
+        for question, decision in zip(batch, desk.route(batch, with_docs=args.docs)):
             if as_json:
                 print(json.dumps({"question": question, **decision.to_json()}, ensure_ascii=False))
             else:

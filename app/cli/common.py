@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Iterable
 
-from app.core.errors import FrontdeskError
+from app.core import FrontdeskError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -22,8 +22,8 @@ def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:
         yield items[i:i + size]
 
 
-def require_documents(services) -> None:
-    if services.store.count() == 0:
+def require_documents(desk) -> None:
+    if desk.doc_count() == 0:
         raise FrontdeskError("The docs store is empty", "Load docs first: frontdesk ingest PATH (or just `frontdesk ingest` for the sample docs).")
 
 

@@ -1,11 +1,10 @@
 """`frontdesk logs`: recent turns, a cost summary, filters and CSV/JSON export."""
 from __future__ import annotations
 
-import csv
-import json
 import sys
 
-from app.core.ledger.turns import ANSWERED_BY, TIERS, Turn, TurnFilter, export_rows, parse_day
+from app.cli.common import EXIT_OK
+from app.core import ANSWERED_BY, TIERS, Desk, Turn, TurnFilter, parse_day, write_turns
 
 
 def add_logs_arguments(command) -> None:
@@ -30,29 +29,20 @@ def turn_filter(args) -> TurnFilter:
                       text=args.search, egress_only=args.egress)
 
 
-def cmd_logs(services, args) -> int:
-    from app.cli.common import EXIT_OK
-
-    ledger = services.ledger
+def cmd_logs(desk: Desk, args) -> int:
     where = turn_filter(args)
     exporting = args.json or args.csv
     limit = args.limit if args.limit is not None else (None if exporting else 20)
-    turns = ledger.turns(where, limit=limit)
-    summary = ledger.summary(where)
-    if args.json:
-        print(json.dumps({"summary": summary.to_json(), "turns": [t.to_json() for t in turns]}, ensure_ascii=False, indent=1))
-        return EXIT_OK
-    if args.csv:
-        rows = export_rows(turns)
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else _CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    turns = desk.turns(where, limit=limit)
+    summary = desk.summary(where)
+    if exporting:
+        write_turns(sys.stdout, turns, summary, "json" if args.json else "csv")
         return EXIT_OK
     if not turns:
         print("No turns match." if summary.turns == 0 and _filtered(args) else
               "No turns yet: ask a question (frontdesk ask \"…\", or in the app) and it is logged here.")
     elif args.egress:
-        _print_egress(services, turns)
+        _print_egress(desk, turns)
     else:
         print(f"{'time':<19}  {'route':<8}  {'outcome':<10}  {'answered by':<11}  {'model':<28}  {'tokens':>11}  {'cost $':>9}  {'frontier $':>10}  {'ms':>7}  question")
         for turn in turns:
@@ -65,9 +55,6 @@ def cmd_logs(services, args) -> int:
         f"all-frontier ${summary.counterfactual_usd:.4f} · saved ${summary.savings_usd:.4f} ({summary.savings_pct:.1f}%)"
     )
     return EXIT_OK
-
-
-_CSV_COLUMNS = list(export_rows([Turn("", "")])[0])
 
 
 def _filtered(args) -> bool:
@@ -87,12 +74,12 @@ def _print_tiers(summary) -> None:
               f"{tier.counterfactual_usd:>14.4f}  {tier.savings_usd:>9.4f}")
 
 
-def _print_egress(services, turns: list[Turn]) -> None:
+def _print_egress(desk: Desk, turns: list[Turn]) -> None:
     """Each escalation, and every passage that left the machine with its file and heading."""
     sources = {s["id"]: s for turn in turns for s in turn.sources}
     unknown = {i for turn in turns for i in turn.egress_passage_ids} - set(sources)
     if unknown:  # sent, but not among the passages the final answer cites: ask the store
-        sources.update({p.id: p.to_json() for p in services.store.get(sorted(unknown))})
+        sources.update({p.id: p.to_json() for p in desk.passages(sorted(unknown))})
     for turn in turns:
         print(f"{turn.created_at[:19]}  #{turn.id}  {turn.model or '-'}  {len(turn.egress_passage_ids)} passage(s) sent, "
               f"{turn.redactions} redaction(s)  {_clip(turn.question, 50)}")

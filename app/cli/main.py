@@ -1,6 +1,6 @@
 """The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | config`.
 
-Commands build the core through `Services` and only format what it returns. Exit codes:
+Commands build a `Desk` (the core's one handle) and only format what it returns. Exit codes:
 0 success, 1 partial failure (some files or questions failed), 2 error (nothing done),
 130 interrupted.
 """
@@ -14,8 +14,7 @@ from typing import Callable
 
 from app.cli.logs import add_logs_arguments, cmd_logs
 from app.cli.models import add_models_arguments, cmd_models
-from app.core.errors import FrontdeskError
-from app.core.settings import OPTIONS, env_name, load_settings
+from app.core import OPTIONS, Desk, FrontdeskError, dispatch, env_name, load_settings
 from app.cli.common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, ProgressBar, in_batches, print_passages,
                             questions_from, require_documents)
 
@@ -95,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             from app.tui.app import run_app
 
             return run_app(settings)
-        from app.core.desk import Services
-
-        return COMMANDS[command](Services(settings), args)
+        return COMMANDS[command](Desk(settings), args)
     except FrontdeskError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -110,17 +107,19 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- ingest ------------------------------------------------------------------------------
 
-def cmd_ingest(services, args) -> int:
-    from app.core.docs.ingest import FileIngested, IngestFinished, IngestStarted
-
-    root = (args.path or services.settings.docs).expanduser()
+def cmd_ingest(desk: Desk, args) -> int:
+    root = (args.path or desk.settings.docs).expanduser()
     progress = ProgressBar() if sys.stderr.isatty() and not args.json else None
     summary = None
-    for event in services.ingest(root):
-        if isinstance(event, IngestStarted):
+
+    class Show:  # what this command does with each ingest event (see app.core.events)
+        @staticmethod
+        def on_ingest_started(event) -> None:
             if progress:
                 progress.start(event.total_files, f"Ingesting {event.root}")
-        elif isinstance(event, FileIngested):
+
+        @staticmethod
+        def on_file_ingested(event) -> None:
             if progress and event.status != "removed":
                 progress.advance(event.file)
             if event.status == "failed":
@@ -129,30 +128,31 @@ def cmd_ingest(services, args) -> int:
             elif args.verbose:
                 line = f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}"
                 progress.print(line) if progress else print(line, flush=True)
-        elif isinstance(event, IngestFinished):
+
+        @staticmethod
+        def on_ingest_finished(event) -> None:
+            nonlocal summary
             summary = event.summary
+
+    for event in desk.ingest(root):
+        dispatch(event, Show)
     if progress:
         progress.stop()
     if args.json:
         print(json.dumps(summary.to_json()))
     else:
-        print(
-            f"{summary.root}: {summary.added} added, {summary.changed} changed, {summary.renamed} renamed, "
-            f"{summary.removed} removed, {summary.unchanged} unchanged, {len(summary.failed)} failed; "
-            f"{summary.chunks_total} chunks ({summary.chunks_embedded} embedded, {summary.chunks_reused} reused) "
-            f"in {summary.seconds:.1f} s"
-        )
+        print(summary.describe())
         if summary.failed:
             print(f"{len(summary.failed)} file(s) skipped; fix them and run `frontdesk ingest` again.", file=sys.stderr)
     return EXIT_OK if summary.ok else EXIT_PARTIAL
 
 
-def cmd_search(services, args) -> int:
+def cmd_search(desk: Desk, args) -> int:
     questions = questions_from(args)
-    require_documents(services)
+    require_documents(desk)
     as_json = args.json or args.stdin
     for batch in in_batches(questions):
-        for question, passages in zip(batch, services.retriever.search_many(batch)):
+        for question, passages in zip(batch, desk.search(batch)):
             if as_json:
                 print(json.dumps({"question": question, "results": [p.to_json() for p in passages]}, ensure_ascii=False), flush=args.stdin)
             else:
@@ -162,20 +162,20 @@ def cmd_search(services, args) -> int:
 
 # --- config ------------------------------------------------------------------------------
 
-def cmd_config(services, args) -> int:
-    settings = services.settings
+def cmd_config(desk: Desk, args) -> int:
+    settings = desk.settings
     key_status = f"configured ({settings.api_key_source})" if settings.api_key else "not set (escalated questions are answered from your docs only)"
     if args.json:
         print(json.dumps({
             "config_file": str(settings.config_file) if settings.config_file else None,
-            "settings": {name: {"value": _plain(settings[name]), "source": settings.sources[name]} for name in settings.values},
+            "settings": {name: {"value": _plain(settings.value(name)), "source": settings.sources[name]} for name in settings.values},
             "anthropic_api_key": key_status,
         }, indent=2))
         return EXIT_OK
     print(f"config file: {settings.config_file or 'none (defaults; create ./frontdesk.toml to change them)'}")
     width = max(len(o.name) for o in OPTIONS)
     for option in OPTIONS:
-        print(f"{option.name:<{width}}  {_plain(settings[option.name])!s:<40}  [{settings.sources[option.name]}]")
+        print(f"{option.name:<{width}}  {_plain(settings.value(option.name))!s:<40}  [{settings.sources[option.name]}]")
     print(f"{'anthropic api key':<{width}}  {key_status}")
     print(f"\nEach setting can be set in frontdesk.toml ([section] key), as {env_name('frontier.model')}-style variables, or with --set NAME=VALUE.")
     return EXIT_OK
@@ -187,16 +187,16 @@ def _plain(value):
     return value
 
 
-def cmd_ask(services, args) -> int:
+def cmd_ask(desk: Desk, args) -> int:
     from app.cli.answers import cmd_ask as ask  # the pipeline's imports are paid only when used
 
-    return ask(services, args)
+    return ask(desk, args)
 
 
-def cmd_route(services, args) -> int:
+def cmd_route(desk: Desk, args) -> int:
     from app.cli.answers import cmd_route as route
 
-    return route(services, args)
+    return route(desk, args)
 
 
 COMMANDS: dict[str, Callable] = {

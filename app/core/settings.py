@@ -5,6 +5,11 @@ key in its table (`[frontier]` / `model = ...`), in the environment as
 `FRONTDESK_FRONTIER_MODEL`. `Settings.sources` records where each value came from, which
 `frontdesk config` shows.
 
+The core reads settings through typed sections (`settings.local.timeout`,
+`settings.frontier.model`, `settings.general.top_k`): each is a frozen dataclass whose
+fields are exactly the options of its table, built from the values, so `OPTIONS` stays the
+one place where a default is written (a test checks that the two agree).
+
 The Anthropic API key is deliberately not a setting: it is read from ANTHROPIC_API_KEY
 (or `api_key` under `[frontier]` in a config file the user controls) and never stored
 in `values`, so it cannot leak through `frontdesk config`, the ledger or a log line.
@@ -13,7 +18,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +129,68 @@ def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@dataclass(frozen=True)
+class GeneralSettings:
+    """The top-level options: where data lives, the docs, the store, retrieval."""
+    home: Path
+    docs: Path
+    chroma_url: str
+    collection: str
+    top_k: int
+    chunk_tokens: int
+    max_file_mb: float
+    embed_batch: int
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    model: Path | None
+    n_ctx: int
+    max_tokens: int
+    threads: int
+    temperature: float
+    timeout: float
+    load_timeout: float
+    url: str
+    url_model: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+
+@dataclass(frozen=True)
+class FrontierSettings:
+    model: str
+    max_tokens: int
+    base_url: str
+    timeout: float
+    max_retries: int
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    monthly_budget_usd: float
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    policy: Path | None
+
+
+@dataclass(frozen=True)
+class EgressSettings:
+    redact: bool
+    local_only: list[str]
+
+
+# Section name ("" = top level) -> its dataclass.
+SECTIONS: dict[str, type] = {
+    "": GeneralSettings, "local": LocalSettings, "frontier": FrontierSettings,
+    "routing": RoutingSettings, "egress": EgressSettings,
+}
+
+
+def _section(values: dict[str, Any], prefix: str, cls: type) -> Any:
+    return cls(**{f.name: values[f"{prefix}.{f.name}" if prefix else f.name] for f in fields(cls)})
+
+
 @dataclass
 class Settings:
     values: dict[str, Any]
@@ -132,8 +200,29 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     api_key_source: str = ""
 
-    def __getitem__(self, name: str) -> Any:
+    def value(self, name: str) -> Any:
+        """Any option by its dotted name (for listing them all; code reads the typed sections)."""
         return self.values[name]
+
+    @cached_property
+    def general(self) -> GeneralSettings:
+        return _section(self.values, "", GeneralSettings)
+
+    @cached_property
+    def local(self) -> LocalSettings:
+        return _section(self.values, "local", LocalSettings)
+
+    @cached_property
+    def frontier(self) -> FrontierSettings:
+        return _section(self.values, "frontier", FrontierSettings)
+
+    @cached_property
+    def routing(self) -> RoutingSettings:
+        return _section(self.values, "routing", RoutingSettings)
+
+    @cached_property
+    def egress(self) -> EgressSettings:
+        return _section(self.values, "egress", EgressSettings)
 
     @property
     def home(self) -> Path:

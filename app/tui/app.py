@@ -1,7 +1,7 @@
 """The Frontdesk app: modes (chat, docs, logs, settings), global keys, start-up and errors.
 
 Start-up is instant by construction: the first frame needs only Textual and the settings.
-`Services` (and with it numpy, torch, Chroma, llama.cpp) is built and warmed up in a worker
+`Desk` (and with it numpy, torch, Chroma, llama.cpp) is built and warmed up in a worker
 while the chat is already usable; the status line says "Loading models…" until it is done,
 and a question typed meanwhile is queued by the chat screen and answered when ready.
 
@@ -60,12 +60,12 @@ class FrontdeskApp(App[int]):
     ingest_status = reactive("")  # "docs: loading 3/40" while an ingest runs
     store_info: reactive[Any] = reactive(None)  # the last StoreCounted message
 
-    def __init__(self, settings: Any, services: Any = None, load_models: bool = True) -> None:
+    def __init__(self, settings: Any, desk: Any = None, load_models: bool = True) -> None:
         """`load_models=False` skips the warm-up (for screens that never answer, e.g. in tests)."""
         super().__init__()
         self.settings = settings
-        self._services = services
-        self._services_lock = threading.Lock()
+        self._desk = desk
+        self._desk_lock = threading.Lock()
         self.load_models = load_models
         self.models_problem: tuple[str, str] | None = None
         self.chunks: int | None = None
@@ -75,15 +75,16 @@ class FrontdeskApp(App[int]):
         self.theme = THEMES[0]
 
     @property
-    def services(self) -> Any:
-        """The core's services, built on first use (from a worker, normally: it imports the core)."""
-        if self._services is None:
-            with self._services_lock:
-                if self._services is None:
-                    from app.core.desk import Services
+    def desk(self) -> Any:
+        """The core's handle, built on first use (from a worker, normally: building it is cheap,
+        but what it then loads is not)."""
+        if self._desk is None:
+            with self._desk_lock:
+                if self._desk is None:
+                    from app.core import Desk
 
-                    self._services = Services(self.settings)
-        return self._services
+                    self._desk = Desk(self.settings)
+        return self._desk
 
     def on_mount(self) -> None:
         self._redraw_status()
@@ -95,16 +96,16 @@ class FrontdeskApp(App[int]):
     # --- start-up --------------------------------------------------------------------------
 
     def _warm_up(self) -> None:
-        """Background thread: build the services, load the models, count the store."""
+        """Background thread: build the desk, load the models, count the store."""
         problem, chunks, local_model = None, None, "local model"
         try:
-            services = self.services
-            local_model = services.local.model_name
-            services.warm_up()
+            desk = self.desk
+            local_model = desk.local_model[0]
+            desk.warm_up()
         except Exception as error:
             problem = explain(error)
         try:
-            chunks = self.services.store.count()
+            chunks = self.desk.doc_count()
         except Exception as error:
             problem = problem or explain(error)
         self.post_message(msg.ModelsReady(chunks, local_model, problem))
@@ -142,7 +143,7 @@ class FrontdeskApp(App[int]):
             parts.append(Content(f"{self.chunks} chunks") if self.chunks else Content.styled("store empty: F3 loads docs", "$text-warning"))
         if self.models_ready and not self.models_problem:
             parts.append(Content(self.local_model))
-        parts.append(Content(self.settings["frontier.model"]) if self.settings.api_key
+        parts.append(Content(self.settings.frontier.model) if self.settings.api_key
                      else Content.styled("no API key", "$text-muted"))
         self.status_line = Content(" · ").join(parts)
 
@@ -158,10 +159,10 @@ class FrontdeskApp(App[int]):
         """Background thread: what the store holds and which local model file is configured."""
         chunks, roots, problem, name, path = None, {}, "", "local model", ""
         try:
-            local = self.services.local
-            name, path = local.model_name, str(local.model_path or "")
-            chunks = self.services.store.count()
-            roots = self.services.store.roots()
+            name, path = self.desk.local_model
+            path = str(path or "")
+            chunks = self.desk.doc_count()
+            roots = self.desk.doc_roots()
         except Exception as error:
             problem = explain(error)[0]
         self.post_message(msg.StoreCounted(chunks, roots, name, path, problem))

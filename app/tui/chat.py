@@ -20,6 +20,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Header, Input, OptionList, Static
 
+from app.core import TurnFilter, dispatch
 from app.tui import messages as msg
 from app.tui.dialogs import ConversationsScreen, PassageScreen
 from app.tui.footer import KeyFooter
@@ -119,75 +120,70 @@ class ChatScreen(Screen):
         self.active = self.queue.popleft()
         self.active.view.show_progress("Searching your docs…")
         self.refresh_bindings()
-        self._answer(self.app.services, self.active)
+        self._answer(self.app.desk, self.active)
 
     @work(thread=True, group="answer", exit_on_error=False)
-    def _answer(self, services: Any, request: AnswerRequest) -> None:
-        """Drive the core pipeline and translate each of its events into a message."""
+    def _answer(self, desk: Any, request: AnswerRequest) -> None:
+        """Drive the core pipeline; each of its events reaches the UI thread as one message."""
         view, post = request.view, self.post_message
         try:
-            from app.core import assistant as core
-
-            for event in services.assistant.ask(request.question, conversation_id=request.conversation_id, stop=request.stop):
-                if isinstance(event, core.Token):
-                    post(msg.TokenArrived(view, event.text))
-                elif isinstance(event, core.Retrieved):
-                    post(msg.PassagesFound(view, len(event.passages), event.passages[0].score if event.passages else 0.0))
-                elif isinstance(event, core.Routed):
-                    post(msg.RouteChosen(view, event.decision.route, event.decision.reason))
-                elif isinstance(event, core.Drafting):
-                    post(msg.DraftStarted(view, event.model, event.kind))
-                elif isinstance(event, core.DraftWithdrawn):
-                    post(msg.DraftWithdrawn(view, event.reason, event.streamed))
-                elif isinstance(event, core.Notice):
-                    post(msg.NoticeShown(view, event.text, event.kind))
-                elif isinstance(event, core.Answered):
-                    post(msg.AnswerFinished(view, event.turn))
-                    return
+            for event in desk.ask(request.question, conversation_id=request.conversation_id, stop=request.stop):
+                post(msg.PipelineEvent(view, event))
+            return  # the last event was Answered
         except Exception as error:  # the pipeline catches its own; this guards the worker itself
             post(msg.Failed(*explain(error), context="answer"))
-        post(msg.AnswerFinished(view, None))
+        post(msg.AnswerAbandoned(view))
 
-    # --- pipeline events (UI thread) -------------------------------------------------------
+    # --- pipeline events (UI thread), dispatched by the core's own helper ----------------------
 
-    def on_passages_found(self, message: msg.PassagesFound) -> None:
-        if message.view.is_attached:
-            found = f"Found {message.count} passage(s), best match {message.best_score:.2f}." if message.count else "No passages found."
-            message.view.show_progress(found + " Choosing who answers…")
+    def on_pipeline_event(self, message: msg.PipelineEvent) -> None:
+        dispatch(message.event, self, message.view)
 
-    def on_route_chosen(self, message: msg.RouteChosen) -> None:
-        if message.view.is_attached:
-            message.view.show_progress(f"Route: {message.route} ({message.reason})")
+    def on_retrieved(self, event: Any, view: TurnView) -> None:
+        if view.is_attached:
+            passages = event.passages
+            found = f"Found {len(passages)} passage(s), best match {passages[0].score:.2f}." if passages else "No passages found."
+            view.show_progress(found + " Choosing who answers…")
 
-    def on_draft_started(self, message: msg.DraftStarted) -> None:
-        if message.view.is_attached:
-            message.view.begin_draft(message.model, message.kind)
+    def on_routed(self, event: Any, view: TurnView) -> None:
+        if view.is_attached:
+            view.show_progress(f"Route: {event.decision.route} ({event.decision.reason})")
 
-    def on_token_arrived(self, message: msg.TokenArrived) -> None:
-        if message.view.is_attached:
-            message.view.add_token(message.text)
+    def on_drafting(self, event: Any, view: TurnView) -> None:
+        if view.is_attached:
+            view.begin_draft(event.model, event.kind)
+
+    def on_token(self, event: Any, view: TurnView) -> None:
+        if view.is_attached:
+            view.add_token(event.text)
             self._scroll_to_end()
 
-    def on_draft_withdrawn(self, message: msg.DraftWithdrawn) -> None:
-        if message.view.is_attached:
-            message.view.withdraw_draft(message.reason, message.streamed)
+    def on_draft_withdrawn(self, event: Any, view: TurnView) -> None:
+        if view.is_attached:
+            view.withdraw_draft(event.note, event.streamed)
 
-    def on_notice_shown(self, message: msg.NoticeShown) -> None:
-        if message.kind in FRONTIER_KINDS:
-            message.view.frontier_notice = (message.kind, message.text)
-        elif message.kind == "ledger-failed":  # the answer is shown, but it could not be logged
-            self.app.notify(message.text, title="This turn was not logged", severity="error", timeout=15, markup=False)
-        if message.view.is_attached:
-            message.view.add_note(message.text, NOTICE_STYLES.get(message.kind, "$text-muted"), message.kind)
+    def on_notice(self, event: Any, view: TurnView) -> None:
+        if event.kind in FRONTIER_KINDS:
+            view.frontier_notice = (event.kind, event.text)
+        elif event.kind == "ledger-failed":  # the answer is shown, but it could not be logged
+            self.app.notify(event.text, title="This turn was not logged", severity="error", timeout=15, markup=False)
+        if view.is_attached:
+            view.add_note(event.text, NOTICE_STYLES.get(event.kind, "$text-muted"), event.kind)
 
-    def on_answer_finished(self, message: msg.AnswerFinished) -> None:
-        if message.view.is_attached:
+    def on_answered(self, event: Any, view: TurnView) -> None:
+        self._finish(view, event.turn)
+
+    def on_answer_abandoned(self, message: msg.AnswerAbandoned) -> None:
+        self._finish(message.view, None)
+
+    def _finish(self, view: TurnView, turn: Any | None) -> None:
+        if view.is_attached:
             if self.app.chunks == 0:  # e.g. asked while the models loaded, before the store was counted
-                message.view.add_note(NO_DOCS, "$text-warning", "tui")
-            message.view.finish(message.turn)
+                view.add_note(NO_DOCS, "$text-warning", "tui")
+            view.finish(turn)
             self._scroll_to_end()
-        self.app.frontier_result(message.view.frontier_notice, message.turn)
-        if self.active and self.active.view is message.view:
+        self.app.frontier_result(view.frontier_notice, turn)
+        if self.active and self.active.view is view:
             self.active = None
             self.refresh_bindings()
         self._answer_next()
@@ -223,7 +219,7 @@ class ChatScreen(Screen):
 
     def action_reopen(self) -> None:
         try:
-            conversations = self.app.services.ledger.conversations(limit=100)
+            conversations = self.app.desk.conversations(limit=100)
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="ledger"))
             return
@@ -236,9 +232,7 @@ class ChatScreen(Screen):
     def open_conversation(self, conversation_id: str) -> None:
         """Show an earlier conversation from the ledger; new questions continue it."""
         try:
-            from app.core.ledger.turns import TurnFilter
-
-            turns = self.app.services.ledger.turns(TurnFilter(conversation_id=conversation_id), newest_first=False)
+            turns = self.app.desk.turns(TurnFilter(conversation_id=conversation_id), newest_first=False)
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="ledger"))
             return

@@ -200,30 +200,12 @@ def answer_content(text: str) -> Content:
 
 # --- notes under an answer ---------------------------------------------------------------------
 
-GROUNDING_FAILED = "local answer failed the grounding check: "
-EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
-SPAN = re.compile(r"\b(\w+) “")
-
-
-def withdrawal_note(reason: str) -> str:
-    """One line for a withdrawn draft; the full reason stays in the turn's actions (turn detail)."""
-    if reason.startswith(GROUNDING_FAILED):
-        detail = reason[len(GROUNDING_FAILED):]
-        kinds = SPAN.findall(detail)
-        if kinds:
-            count = len(kinds)
-            noun = kinds[0] if len(set(kinds)) == 1 else "claim"
-            detail = f"{count} unsupported {noun}{'s' if count != 1 else ''}"
-        return f"Local draft withdrawn (failed the check: {clip(detail, 36)})."
-    return f"Draft withdrawn: {clip(reason, 90)}"
+# Styles for the kinds of note the pipeline records with each turn (NOTE_KINDS in the core).
+NOTE_STYLES = {"draft-withdrawn": "$text-warning", "degraded": "$text-warning", "failed": "$text-error"}
 
 
 def first_line(text: str) -> str:
     return (text or "").strip().split("\n", 1)[0].strip()
-
-
-def first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s+", first_line(text), maxsplit=1)[0]
 
 
 def note_key(text: str) -> str:
@@ -232,22 +214,8 @@ def note_key(text: str) -> str:
 
 
 def turn_notes(turn: Any) -> list[tuple[str, str]]:
-    """The notes under a recorded answer, rebuilt from the ledger row (live and reopened alike)."""
-    notes: list[tuple[str, str]] = []
-    for action in turn.actions or []:
-        if action.startswith(GROUNDING_FAILED):
-            notes.append((withdrawal_note(action), "$text-warning"))
-        elif action == "frontier not used: all passages are local-only":
-            notes.append(("Every relevant passage is marked local-only: nothing was sent to the frontier model.",
-                          "$text-muted"))
-    if turn.error:
-        # A failed turn's error is the whole story (title and fix); otherwise the answer is
-        # there and one sentence says what was degraded (the notification carries the fix).
-        error = " ".join(line.strip() for line in turn.error.split("\n")) if turn.outcome == "failed" else first_sentence(turn.error)
-        notes.append((error, "$text-error" if turn.outcome == "failed" else "$text-warning"))
-    if turn.outcome == "extractive":
-        notes.append((EXTRACTIVE_NOTE, "$text-muted"))
-    return notes
+    """The notes under a recorded answer, as the pipeline recorded them (live and reopened alike)."""
+    return [(note["text"], NOTE_STYLES.get(note["kind"], "$text-muted")) for note in turn.notes or []]
 
 
 def source_label(number: int, source: dict) -> str:

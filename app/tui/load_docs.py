@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.suggester import Suggester
 from textual.widgets import Button, DirectoryTree, Header, Input, ProgressBar, Static
 
+from app.core import dispatch
 from app.tui import messages as msg
 from app.tui.background import run_in_background
 from app.tui.footer import KeyFooter
@@ -155,62 +156,57 @@ class LoadDocsScreen(Screen):
         """Background thread: sync the folder, one message per core event."""
         post = self.post_message
         try:
-            from app.core.docs.ingest import FileIngested, IngestFinished, IngestStarted
-
-            for event in app.services.ingest(root):
-                if isinstance(event, FileIngested):
-                    post(msg.FileLoaded(event.file, event.status, event.chunks, event.reason))
-                elif isinstance(event, IngestStarted):
-                    post(msg.IngestBegan(str(event.root), event.total_files))
-                elif isinstance(event, IngestFinished):
-                    post(msg.IngestEnded(event.summary.to_json()))
-                    return
+            for event in app.desk.ingest(root):
+                post(msg.IngestEvent(event))
         except Exception as error:
             title, fix = explain(error)
             if "frontdesk " in fix:  # advice for the command line; here the path box is the way
                 fix = FOLDER_FIX
-            post(msg.IngestEnded(None, (title, fix)))
+            post(msg.IngestFailed(title, fix))
 
-    def on_ingest_began(self, message: msg.IngestBegan) -> None:
-        self.query_one("#progress", ProgressBar).update(total=message.total_files, progress=0)
-        self.query_one("#progress-label", Static).update(Content(f"0/{message.total_files} files"))
-        self.total_files = message.total_files
-        self.app.ingest_status = f"docs: loading 0/{message.total_files}"
+    def on_ingest_event(self, message: msg.IngestEvent) -> None:
+        dispatch(message.event, self)
 
-    def on_file_loaded(self, message: msg.FileLoaded) -> None:
-        if message.status == "removed":  # not one of the files on disk: no progress step
+    def on_ingest_started(self, event: Any) -> None:
+        self.query_one("#progress", ProgressBar).update(total=event.total_files, progress=0)
+        self.query_one("#progress-label", Static).update(Content(f"0/{event.total_files} files"))
+        self.total_files = event.total_files
+        self.app.ingest_status = f"docs: loading 0/{event.total_files}"
+
+    def on_file_ingested(self, event: Any) -> None:
+        if event.status == "removed":  # not one of the files on disk: no progress step
             return
         self.done_files += 1
         total = self.total_files
         self.query_one("#progress", ProgressBar).advance(1)
-        self.query_one("#progress-label", Static).update(Content(f"{self.done_files}/{total} files · {clip(message.file, 40)}"))
+        self.query_one("#progress-label", Static).update(Content(f"{self.done_files}/{total} files · {clip(event.file, 40)}"))
         self.app.ingest_status = f"docs: loading {self.done_files}/{total}"
-        if message.status == "failed":
-            self.failures.append((message.file, message.reason))
+        if event.status == "failed":
+            self.failures.append((event.file, event.reason))
             self._show_problems()
 
-    def on_ingest_ended(self, message: msg.IngestEnded) -> None:
-        self.running = False
-        self.query_one("#load", Button).disabled = False
-        summary_widget = self.query_one("#ingest-summary", Static)
-        if message.summary is None:
-            self._show_failure(*(message.problem or ("The docs could not be loaded", "")))
-            self.app.ingest_status = "docs: load failed"
-            return
-        s = message.summary
-        self.query_one("#progress-label", Static).update(Content(f"done · {s['chunks']} chunks in {s['seconds']:.1f} s"))
-        summary_widget.update(Content(
-            f"{s['root']}: {s['added']} added, {s['changed']} changed, {s['renamed']} renamed, {s['removed']} removed, "
-            f"{s['unchanged']} unchanged, {len(s['failed'])} failed; {s['chunks']} chunks "
-            f"({s['chunks_embedded']} embedded, {s['chunks_reused']} reused)."
-        ))
-        if s["failed"]:
-            self.notify(f"{len(s['failed'])} file(s) skipped: see the list on the Docs screen (F3).",
+    def on_ingest_finished(self, event: Any) -> None:
+        self._ended()
+        summary = event.summary
+        self.query_one("#progress-label", Static).update(
+            Content(f"done · {summary.chunks_total} chunks in {summary.seconds:.1f} s"))
+        self.query_one("#ingest-summary", Static).update(Content(summary.describe() + "."))
+        if summary.failed:
+            self.notify(f"{len(summary.failed)} file(s) skipped: see the list on the Docs screen (F3).",
                         title="Docs loaded with problems", severity="warning", timeout=8)
         else:
-            self.notify(f"{s['chunks']} chunks from {s['root']}", title="Docs loaded")
+            self.notify(f"{summary.chunks_total} chunks from {summary.root}", title="Docs loaded")
         self.app.ingest_status = ""
         self.app.refresh_store_info()
+
+    def on_ingest_failed(self, message: msg.IngestFailed) -> None:
+        self._ended()
+        self._show_failure(message.title, message.fix)
+        self.app.ingest_status = "docs: load failed"
+
+    def _ended(self) -> None:
+        self.running = False
+        self.query_one("#load", Button).disabled = False
 
     def _show_failure(self, title: str, fix: str) -> None:
         self.query_one("#progress-row").display = False  # nothing was loaded: no bar to show

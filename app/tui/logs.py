@@ -5,8 +5,6 @@ handler only fills the widgets. The screen never writes the ledger.
 """
 from __future__ import annotations
 
-import csv
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Select, Static
 
+from app.core import TurnFilter
 from app.tui import messages as msg
 from app.tui.dialogs import ExportScreen
 from app.tui.footer import KeyFooter
@@ -162,8 +161,6 @@ class LogsScreen(Screen):
     # --- loading ---------------------------------------------------------------------------
 
     def current_filter(self) -> Any:
-        from app.core.ledger.turns import TurnFilter
-
         def value(select_id: str) -> str | None:
             chosen = self.query_one(f"#{select_id}", Select).value
             return None if chosen is Select.NULL else str(chosen)
@@ -185,10 +182,10 @@ class LogsScreen(Screen):
     @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
     def _load(self, app: Any, where: Any, generation: int) -> None:
         try:
-            ledger = app.services.ledger
-            turns = ledger.turns(where, limit=ROW_LIMIT)
-            models = sorted({t.model for t in ledger.turns(limit=5000) if t.model})
-            self.post_message(LogsLoaded(generation, turns, ledger.summary(where), ledger.daily(where), models))
+            desk = app.desk
+            turns = desk.turns(where, limit=ROW_LIMIT)
+            models = sorted({t.model for t in desk.turns(limit=5000) if t.model})
+            self.post_message(LogsLoaded(generation, turns, desk.summary(where), desk.daily(where), models))
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="logs"))
 
@@ -325,7 +322,7 @@ class LogsScreen(Screen):
         try:
             if path.parent == folder:  # the exports folder is ours to create; any other must exist
                 folder.mkdir(parents=True, exist_ok=True)
-            count = export_turns(self.app.services.ledger, self.current_filter(), path)
+            count = self.app.desk.export(self.current_filter(), path)
         except OSError:
             problem = f"Cannot write {path}: folder doesn't exist or isn't writable; choose another path."
             self.notify(problem, title="Export failed", severity="error", timeout=10, markup=False)
@@ -336,21 +333,4 @@ class LogsScreen(Screen):
             self.notify(fix, title=f"Export failed: {title}", severity="error", timeout=10, markup=False)
             return
         self.notify(str(path), title=f"Exported {count} turn(s)", timeout=10, markup=False)
-
-
-def export_turns(ledger: Any, where: Any, path: Path) -> int:
-    """Write every turn matching `where` as JSON (for a .json path) or CSV; returns the count."""
-    from app.core.ledger.turns import export_rows
-
-    turns = ledger.turns(where)
-    if path.suffix.lower() == ".json":
-        data = {"summary": ledger.summary(where).to_json(), "turns": [t.to_json() for t in turns]}
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    else:
-        rows = export_rows(turns)
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["id"])
-            writer.writeheader()
-            writer.writerows(rows)
-    return len(turns)
 

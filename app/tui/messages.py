@@ -1,9 +1,8 @@
 """Messages that workers post to the UI thread.
 
-Workers never touch widgets: each one iterates a core generator, turns every core event
-into one of these messages and posts it; only the handlers update the screen. The core's
-event types are imported inside the workers, so this module (and the first frame) stays
-free of the core's heavy imports.
+Workers never touch widgets: each one iterates a core generator and posts every core event
+wrapped in one of these messages; only the handlers (on the UI thread) update the screen,
+each dispatching the core event with the core's own `dispatch`.
 """
 from __future__ import annotations
 
@@ -40,74 +39,30 @@ class AnswerMessage(Message):
         self.view = view
 
 
-class PassagesFound(AnswerMessage):
-    def __init__(self, view: Any, count: int, best_score: float) -> None:
+class PipelineEvent(AnswerMessage):
+    """One event of the core's pipeline (Retrieved … Answered), for the chat to dispatch."""
+
+    def __init__(self, view: Any, event: Any) -> None:
         super().__init__(view)
-        self.count, self.best_score = count, best_score
+        self.event = event
 
 
-class RouteChosen(AnswerMessage):
-    def __init__(self, view: Any, route: str, reason: str) -> None:
-        super().__init__(view)
-        self.route, self.reason = route, reason
+class AnswerAbandoned(AnswerMessage):
+    """The worker itself failed before the pipeline's Answered: no turn to show."""
 
 
-class DraftStarted(AnswerMessage):
-    def __init__(self, view: Any, model: str, kind: str) -> None:
-        super().__init__(view)
-        self.model, self.kind = model, kind
+class IngestEvent(Message):
+    """One event of the core's folder sync (IngestStarted, FileIngested, IngestFinished)."""
 
-
-class TokenArrived(AnswerMessage):
-    def __init__(self, view: Any, text: str) -> None:
-        super().__init__(view)
-        self.text = text
-
-
-class DraftWithdrawn(AnswerMessage):
-    """`streamed` is False when the model failed before its first token: nothing to take back."""
-
-    def __init__(self, view: Any, reason: str, streamed: bool = True) -> None:
-        super().__init__(view)
-        self.reason, self.streamed = reason, streamed
-
-
-class NoticeShown(AnswerMessage):
-    """`kind` is the core Notice's: frontier-unavailable, frontier-failed, local-only, extractive, info."""
-
-    def __init__(self, view: Any, text: str, kind: str = "info") -> None:
-        super().__init__(view)
-        self.text, self.kind = text, kind
-
-
-class AnswerFinished(AnswerMessage):
-    """The pipeline's final event: `turn` is the row the ledger stored (None if the worker failed)."""
-
-    def __init__(self, view: Any, turn: Any | None) -> None:
-        super().__init__(view)
-        self.turn = turn
-
-
-# --- loading docs --------------------------------------------------------------------------
-
-class IngestBegan(Message):
-    def __init__(self, root: str, total_files: int) -> None:
+    def __init__(self, event: Any) -> None:
         super().__init__()
-        self.root, self.total_files = root, total_files
+        self.event = event
 
 
-class FileLoaded(Message):
-    def __init__(self, file: str, status: str, chunks: int, reason: str) -> None:
+class IngestFailed(Message):
+    def __init__(self, title: str, fix: str) -> None:
         super().__init__()
-        self.file, self.status, self.chunks, self.reason = file, status, chunks, reason
-
-
-class IngestEnded(Message):
-    """`summary` is the core's IngestSummary as JSON, or None when the ingest failed."""
-
-    def __init__(self, summary: dict | None, problem: tuple[str, str] | None = None) -> None:
-        super().__init__()
-        self.summary, self.problem = summary, problem
+        self.title, self.fix = title, fix
 
 
 class StoreCounted(Message):

@@ -71,26 +71,26 @@ class SettingsScreen(Screen):
             chunks = f"{info.chunks} chunks" if info.chunks is not None else f"unavailable: {info.problem}"
             folders = "\n".join(f"{root}  ({n} chunks)" for root, n in sorted(info.roots.items())) or "none"
             local_name, local_path = info.local_model, info.local_path
-        store = s["chroma_url"] or str(s.chroma_dir)
+        store = s.general.chroma_url or str(s.chroma_dir)
         self.query_one("#store-facts", Facts).set_rows(_rows([
             ("docs folder", str(s.docs), src["docs"]),
             ("store", store, src["chroma_url"]),
-            ("collection", s["collection"], src["collection"]),
+            ("collection", s.general.collection, src["collection"]),
             ("store holds", chunks, ""),
             ("folders loaded", folders, ""),
-            ("retrieval", f"top {s['top_k']} passages · {s['chunk_tokens']}-token chunks", src["top_k"]),
+            ("retrieval", f"top {s.general.top_k} passages · {s.general.chunk_tokens}-token chunks", src["top_k"]),
         ]))
         key = (Content.styled(f"configured ({s.api_key_source})", "$text-success") if s.api_key
                else Content.styled("not set: escalated questions are answered from your docs only", "$text-warning"))
-        budget = s["frontier.monthly_budget_usd"]
+        budget = s.frontier.monthly_budget_usd
         problem = self.app.models_problem  # why the status line says "degraded", with the fix
         self.query_one("#model-facts", Facts).set_rows(_rows([
             ("local model", local_name, src["local.model"]),
             *([("problem", Content.styled(f"{problem[0]}\n{problem[1]}", "$text-error"), "")] if problem else []),
             ("local file", local_path or "—", ""),
-            ("local limits", f"{s['local.max_tokens']} answer tokens · context {s['local.n_ctx']}", src["local.max_tokens"]),
-            ("frontier model", s["frontier.model"], src["frontier.model"]),
-            ("frontier API", s["frontier.base_url"] or "Anthropic default", src["frontier.base_url"]),
+            ("local limits", f"{s.local.max_tokens} answer tokens · context {s.local.n_ctx}", src["local.max_tokens"]),
+            ("frontier model", s.frontier.model, src["frontier.model"]),
+            ("frontier API", s.frontier.base_url or "Anthropic default", src["frontier.base_url"]),
             ("API key", key, ""),
             ("monthly budget", f"${budget:.2f}" if budget else "no limit", src["frontier.monthly_budget_usd"]),
         ]))

@@ -10,7 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.tui.facts import Facts
-from app.tui.format import note_key, source_label, turn_meta, turn_notes, withdrawal_note
+from app.tui.format import note_key, source_label, turn_meta, turn_notes
 from app.tui.markdown_text import MarkdownText
 
 
@@ -88,14 +88,14 @@ class TurnView(Vertical):
         self.token_updates += 1
         self._draw_answer()
 
-    def withdraw_draft(self, reason: str, streamed: bool = True) -> None:
+    def withdraw_draft(self, note: str, streamed: bool = True) -> None:
         """Take the streamed draft back. A model that failed before its first token left no
         draft: then only the placeholder goes, and the reason arrives as a notice."""
         had_draft = bool(self.draft.strip())
         self.draft = ""
         self._draw_answer()
         if streamed and had_draft:
-            self.add_note(withdrawal_note(reason), "$text-warning", "withdrawn")
+            self.add_note(note, "$text-warning", "withdrawn")
 
     def add_note(self, text: str, style: str = "$text-muted", kind: str = "info") -> None:
         """A note under the answer; one that says what an earlier note said is not repeated."""

@@ -18,16 +18,18 @@ docs-quote, frontier or none.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 import unicodedata
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Generator, Iterator, Union
+from typing import Generator, Iterator
 
+from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
+from app.core.events import Event
 from app.core.trust.egress import is_local_only, published_emails, redact
-from app.core.docs.embeddings import Embedder
 from app.core.errors import FrontdeskError, ModelError, ProviderError
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
 from app.core.trust.injection import quarantine
@@ -38,9 +40,9 @@ from app.core.providers.pricing import estimate_tokens, prices_for
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
 from app.core.providers.base import Provider, Usage
-from app.core.answer.router import RouteDecision, Router
+from app.core.answer.router import Router
 from app.core.secrets import scrub
-from app.core.docs.store import Store
+from app.core.docs.retrieval import Retriever
 from app.core.settings import Settings
 
 REFUSAL = (
@@ -53,69 +55,17 @@ HANDOFF = (
 )
 
 
-@dataclass(frozen=True)
-class Retrieved:
-    passages: list[Passage]
-
-
-@dataclass(frozen=True)
-class Routed:
-    decision: RouteDecision
-
-
-@dataclass(frozen=True)
-class Drafting:
-    """A model starts a draft; the Tokens that follow belong to it until it is kept or withdrawn."""
-    model: str
-    kind: str  # local | frontier
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-
-
-@dataclass(frozen=True)
-class DraftWithdrawn:
-    """The streamed draft must not be shown as an answer (failed the check, or its model failed).
-
-    `streamed` is False when the model failed before sending any text: there is no draft to
-    take back, only the placeholder, and the reason arrives as a Notice.
-    """
-    reason: str
-    streamed: bool = True
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the user should know, e.g. the frontier is unavailable and why.
-
-    `kind` lets a front end decide how loud to be: "frontier-unavailable" (no key, over
-    budget), "frontier-failed" (the call failed: unreachable, errors after retries),
-    "local-only" (nothing could be sent), "extractive" (the answer quotes the docs).
-    """
-    text: str
-    kind: str = "info"
-
-
-@dataclass(frozen=True)
-class Answered:
-    turn: Turn
-
-
-Event = Union[Retrieved, Routed, Drafting, Token, DraftWithdrawn, Notice, Answered]
-
-
 class _Stopped(Exception):
     pass
 
 
 class Assistant:
-    def __init__(self, settings: Settings, store: Store, embedder: Embedder, router: Router,
-                 local: Provider, frontier, ledger: Ledger):
+    def __init__(self, settings: Settings, retriever: Retriever, router: Router,
+                 local: Provider, frontier: Provider, ledger: Ledger):
         self.settings = settings
-        self.store = store
-        self.embedder = embedder
+        self.retriever = retriever
+        self.store = retriever.store
+        self.embedder = retriever.embedder
         self.router = router
         self.local = local
         self.frontier = frontier
@@ -123,9 +73,8 @@ class Assistant:
 
     def retrieve(self, question: str, k: int) -> tuple[list[Passage], list[tuple[Passage, str]], object]:
         """(passages, quarantined passages with why, the question's vector), best first."""
-        # Full-width and other compatibility forms ("ｒｅｓｅｔ") read as the words they are.
-        vector = self.embedder.embed([unicodedata.normalize("NFKC", question)])
-        found = self.store.query(vector, k)[0]
+        found = self.retriever.find([question], k)
+        vector, found = found.vectors, found.passages[0]
         if not found and self.store.count() == 0:  # counted only when nothing came back
             raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
                                  "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
@@ -170,7 +119,7 @@ class Assistant:
         run = _Run(self, turn, stop or threading.Event(), time.perf_counter())
         ledger_problem = None
         try:
-            yield from run.execute(k or self.settings["top_k"])
+            yield from run.execute(k or self.settings.general.top_k)
         except _Stopped:
             turn.outcome = "stopped"
             turn.actions.append("stopped by the user")
@@ -208,6 +157,7 @@ class _Run:
         self.draft_streamed = False
         self.full_prompt_chars = 0
         self.recorded = False
+        self.notes: list[dict] = []  # for the user, in order; finish() adds the error's and the quote's
 
     # --- the flow -----------------------------------------------------------------------
 
@@ -247,7 +197,7 @@ class _Run:
             answer = yield from self._stream(self.a.local, prompt, self.local_usage)
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
-            yield DraftWithdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
+            yield _withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
             return
         check = check_grounding(answer, used, self.a.embedder)
@@ -261,11 +211,14 @@ class _Run:
                             action=f"local answer passed the grounding check; {relevance.why}")
                 return
             why = f"local answer does not answer the question: {relevance.why}"
+            withdrawn = _withdrawn(why)
         else:
             # An answer resting on no passage is unchecked in substance ("I can't help with that"),
             # so it is not kept even when no single span in it is false.
             why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it rests on no passage")
-        yield DraftWithdrawn(why)
+            withdrawn = _withdrawn(why, note=_failed_check_note(check))
+            self._note("draft-withdrawn", withdrawn.note)
+        yield withdrawn
         self.turn.actions.append(why)
         yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
 
@@ -286,13 +239,14 @@ class _Run:
             yield Notice(unusable, "frontier-unavailable")
             yield from self._extractive(passages, f"frontier not used: {unusable}", quote)
             return
-        sendable = [p for p in passages if not is_local_only(p.file, self.a.settings["egress.local_only"], root=p.root)]
+        sendable = [p for p in passages if not is_local_only(p.file, self.a.settings.egress.local_only, root=p.root)]
         if not sendable:
             yield Notice("Every relevant passage is marked local-only, so nothing was sent to the frontier model.", "local-only")
+            self._note("local-only", "Every relevant passage is marked local-only: nothing was sent to the frontier model.")
             yield from self._extractive(passages, "frontier not used: all passages are local-only", quote)
             return
         sent, redactions = self._redacted(sendable)
-        question = redact(self.turn.question, published_emails(sendable)) if self.a.settings["egress.redact"] else None
+        question = redact(self.turn.question, published_emails(sendable)) if self.a.settings.egress.redact else None
         prompt = build_prompt(question.text if question else self.turn.question, sent)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
         self.turn.actions.append(why)
@@ -311,7 +265,7 @@ class _Run:
             if failure.sent:
                 self._record_egress(sendable, redactions, question)
             self.turn.error = str(failure)
-            yield DraftWithdrawn(failure.title, streamed=self.draft_streamed)
+            yield _withdrawn(failure.title, streamed=self.draft_streamed)
             yield Notice(f"{failure.title} Answering from your docs instead.", "frontier-failed")
             yield from self._extractive(passages, f"frontier failed: {failure.title}", quote)
             return
@@ -373,7 +327,7 @@ class _Run:
     def _frontier_unusable(self) -> str | None:
         if not self.a.frontier.available:
             return self.a.frontier.unavailable_reason()
-        budget = self.a.settings["frontier.monthly_budget_usd"]
+        budget = self.a.settings.frontier.monthly_budget_usd
         if budget > 0:
             month_start = datetime.now(timezone.utc).strftime("%Y-%m-01")
             spent = self.a.ledger.spend_since(month_start)
@@ -383,7 +337,7 @@ class _Run:
         return None
 
     def _redacted(self, passages: list[Passage]) -> tuple[list[Passage], int]:
-        if not self.a.settings["egress.redact"]:
+        if not self.a.settings.egress.redact:
             return passages, 0
         keep = published_emails(passages)
         out, count = [], 0
@@ -404,6 +358,9 @@ class _Run:
             self.turn.sources = [p.to_json() for p in sources]
         self.turn.actions.append(action)
 
+    def _note(self, kind: str, text: str) -> None:
+        self.notes.append({"kind": kind, "text": text})
+
     def _ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 1)
 
@@ -418,6 +375,7 @@ class _Run:
         turn.output_tokens = self.local_usage.output_tokens + self.frontier_usage.output_tokens
         turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + prices_for(settings, "frontier").cost(self.frontier_usage), 8)
         turn.counterfactual_cost_usd = self._counterfactual_cost()
+        turn.notes = self.notes + _closing_notes(turn)
         _scrub_turn(turn, settings.api_key)
         try:
             self.a.ledger.record(turn)
@@ -452,6 +410,45 @@ def _scrub_turn(turn: Turn, api_key: str | None) -> None:
     for name in ("question", "answer", "error", "reason"):
         setattr(turn, name, scrub(getattr(turn, name), api_key))
     turn.actions = [scrub(action, api_key) for action in turn.actions]
+    turn.notes = [{**note, "text": scrub(note["text"], api_key)} for note in turn.notes]
+
+
+EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
+
+
+def _withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdrawn:
+    return DraftWithdrawn(reason, streamed, note or f"Draft withdrawn: {_clip(reason, 90)}")
+
+
+def _failed_check_note(check: GroundingResult) -> str:
+    """One line for a draft that failed the check: what kind of claim was unsupported."""
+    if check.passed:
+        detail = "it rests on no passage"
+    else:
+        kinds = [span.kind for span in check.unsupported[:5]]
+        noun = kinds[0] if len(set(kinds)) == 1 else "claim"
+        detail = f"{len(kinds)} unsupported {noun}{'s' if len(kinds) != 1 else ''}" if kinds else "no spans"
+    return f"Local draft withdrawn (failed the check: {_clip(detail, 36)})."
+
+
+def _closing_notes(turn: Turn) -> list[dict]:
+    """What the finished turn says about itself: why it failed (the whole error, with its
+    fix), or in one sentence what degraded the answer; and that a quote is a quote."""
+    notes = []
+    if turn.error:
+        if turn.outcome == "failed":
+            notes.append({"kind": "failed", "text": " ".join(line.strip() for line in turn.error.split("\n"))})
+        else:
+            first_line = turn.error.strip().split("\n", 1)[0].strip()
+            notes.append({"kind": "degraded", "text": re.split(r"(?<=[.!?])\s+", first_line, maxsplit=1)[0]})
+    if turn.outcome == "extractive":
+        notes.append({"kind": "extractive", "text": EXTRACTIVE_NOTE})
+    return notes
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def _spans_text(check: GroundingResult) -> str:

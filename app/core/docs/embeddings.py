@@ -55,7 +55,7 @@ class Tokenizer:
 
 
 # One model per process and configuration: loading costs seconds and ~100 MB, and every
-# Services built in the same process (CLI batches, the TUI, tests) can share it.
+# Desk built in the same process (CLI batches, the TUI, tests) can share it.
 _LOADED: dict[tuple[str, int], object] = {}
 _LOAD_LOCK = threading.Lock()
 

@@ -17,12 +17,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
 from app.core.docs.chunking import Chunk, chunk_document
 from app.core.docs.documents import UnreadableFile, is_supported, load_document
 from app.core.docs.embeddings import Embedder, Tokenizer
 from app.core.errors import DocsFolderError
+from app.core.events import Event
 from app.core.docs.store import Record, Store
 
 # Chunks collected across files before one embedding call. Large batches let
@@ -35,13 +36,13 @@ PARSER_VERSION = b"frontdesk-parser-3\n"
 
 
 @dataclass(frozen=True)
-class IngestStarted:
+class IngestStarted(Event):
     root: Path
     total_files: int
 
 
 @dataclass(frozen=True)
-class FileIngested:
+class FileIngested(Event):
     file: str
     status: str  # added | changed | unchanged | removed | renamed | failed
     chunks: int = 0
@@ -66,6 +67,13 @@ class IngestSummary:
     def ok(self) -> bool:
         return not self.failed
 
+    def describe(self) -> str:
+        """The one sentence every front end shows after an ingest."""
+        return (f"{self.root}: {self.added} added, {self.changed} changed, {self.renamed} renamed, "
+                f"{self.removed} removed, {self.unchanged} unchanged, {len(self.failed)} failed; "
+                f"{self.chunks_total} chunks ({self.chunks_embedded} embedded, {self.chunks_reused} reused) "
+                f"in {self.seconds:.1f} s")
+
     def to_json(self) -> dict:
         return {
             "root": str(self.root), "added": self.added, "changed": self.changed, "removed": self.removed,
@@ -77,11 +85,8 @@ class IngestSummary:
 
 
 @dataclass(frozen=True)
-class IngestFinished:
+class IngestFinished(Event):
     summary: IngestSummary
-
-
-IngestEvent = Union[IngestStarted, FileIngested, IngestFinished]
 
 
 @dataclass
@@ -117,7 +122,7 @@ def list_documents(root: Path) -> list[str]:
 
 def ingest_folder(
     root: Path, store: Store, embedder: Embedder, tokenizer: Tokenizer, *, chunk_tokens: int = 128, max_file_bytes: int = 20 << 20,
-) -> Iterator[IngestEvent]:
+) -> Iterator[Event]:
     started = time.perf_counter()
     root = root.expanduser().resolve()
     files = list_documents(root)

@@ -66,7 +66,7 @@ class Store:
         except ImportError:
             raise StoreError("chromadb is not installed", "Run scripts/setup.sh from the README.") from None
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        url = self.settings["chroma_url"]
+        url = self.settings.general.chroma_url
         try:
             if url:
                 parsed = urlparse(url)
@@ -94,10 +94,10 @@ class Store:
         try:
             # Embeddings are always passed in: Chroma's default embedder would download a model.
             return self._client.get_or_create_collection(
-                self.settings["collection"], embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+                self.settings.general.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
             )
         except Exception as error:
-            raise StoreError(f"Cannot open collection {self.settings['collection']!r}: {error}", "Check the Chroma store.") from None
+            raise StoreError(f"Cannot open collection {self.settings.general.collection!r}: {error}", "Check the Chroma store.") from None
 
     def count(self) -> int:
         return self._collection.count()

@@ -60,6 +60,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             ELSE 'none' END;
         CREATE INDEX turns_answered_by ON turns(answered_by);
     """),
+    # What the user should read under an answer, as (kind, text) pairs the pipeline writes, so
+    # front ends render notes by kind instead of matching the pipeline's prose. Older rows get
+    # what can be told from their columns: the error's first line, and the quote's note.
+    # (char(59) is ';', which would end the statement: migrations are split on it.)
+    ("004_turn_notes", """
+        ALTER TABLE turns ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+        UPDATE turns SET notes = json_array(json_object(
+            'kind', CASE WHEN outcome = 'failed' THEN 'failed' ELSE 'degraded' END,
+            'text', substr(error, 1, instr(error || char(10), char(10)) - 1)))
+          WHERE error != '';
+        UPDATE turns SET notes = json_insert(notes, '$[#]', json_object(
+            'kind', 'extractive', 'text', 'Quoted from your docs' || char(59) || ' not verified by the frontier model.'))
+          WHERE outcome = 'extractive';
+    """),
 ]
 
 # Who answered a turn: the local model, a verbatim docs quote, the frontier model, or nobody
@@ -67,7 +81,12 @@ MIGRATIONS: list[tuple[str, str]] = [
 ANSWERED_BY = ("local-model", "docs-quote", "frontier", "none")
 TIERS = ANSWERED_BY[:3]
 
-_JSON_COLUMNS = {"sources", "grounding", "actions", "egress_passage_ids"}
+# The notes under an answer. draft-withdrawn: a draft was taken back (failed the check);
+# local-only: nothing could be sent; degraded: the answer came from a fallback (why, in one
+# sentence); failed: no answer (the whole error, with its fix); extractive: a docs quote.
+NOTE_KINDS = ("draft-withdrawn", "local-only", "degraded", "failed", "extractive")
+
+_JSON_COLUMNS = {"sources", "grounding", "actions", "egress_passage_ids", "notes"}
 
 
 @dataclass
@@ -93,7 +112,8 @@ class Turn:
     sources: list[dict] = field(default_factory=list)  # [{"id", "file", "heading", "score", "text"}]
     error: str = ""
     grounding: dict = field(default_factory=dict)  # {"passed": bool, "unsupported": [...]}
-    actions: list[str] = field(default_factory=list)  # what the pipeline did, in order
+    actions: list[str] = field(default_factory=list)  # what the pipeline did, in order (for the record)
+    notes: list[dict] = field(default_factory=list)  # [{"kind", "text"}]: what to tell the user; kinds in NOTE_KINDS
     egress_passage_ids: list[str] = field(default_factory=list)  # passages that left the machine
     redactions: int = 0
     created_at: str = ""
@@ -349,17 +369,3 @@ def _turn(row: sqlite3.Row) -> Turn:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def export_rows(turns: Iterable[Turn]) -> list[dict[str, Any]]:
-    """Flat rows for CSV: lists become ';'-joined strings, dicts JSON."""
-    rows = []
-    for turn in turns:
-        data = turn.to_json()
-        data["sources"] = ";".join(f"{s['file']}#{s.get('heading', '')}" for s in turn.sources)
-        data["passage_ids"] = ";".join(turn.passage_ids)
-        data["egress_passage_ids"] = ";".join(turn.egress_passage_ids)
-        data["actions"] = ";".join(turn.actions)
-        data["grounding"] = json.dumps(turn.grounding)
-        rows.append(data)
-    return rows

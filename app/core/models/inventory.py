@@ -15,7 +15,7 @@ _QUANT = re.compile(r"(?i)(?:^|[-_.])((?:i?q\d+(?:_[a-z0-9]+)*)|f16|bf16|f32)(?=
 
 
 def bundled_path() -> Path | None:
-    from app.core.providers.local import bundled_model_path
+    from app.core.models.paths import bundled_model_path
 
     try:
         return bundled_model_path()

@@ -104,7 +104,7 @@ def _child(path: Path, home: str | None, threads: int | None) -> int:
         system_info = system_info.decode("utf-8", errors="replace")
     system_info = " ".join(system_info.split())
     print(f"system_info: {system_info}", flush=True)
-    from app.core.providers.local import auto_threads
+    from app.core.models.hardware import auto_threads
 
     threads = threads or auto_threads()
     try:

@@ -41,11 +41,11 @@ class AnthropicProvider:
     kind = "frontier"
 
     def __init__(self, settings: "Settings"):
-        self.model_name: str = settings["frontier.model"]
-        self.max_tokens: int = settings["frontier.max_tokens"]
-        self.base_url: str | None = settings["frontier.base_url"] or None  # None: the SDK's default
-        self.timeout: float = settings["frontier.timeout"]
-        self.max_retries: int = settings["frontier.max_retries"]
+        self.model_name: str = settings.frontier.model
+        self.max_tokens: int = settings.frontier.max_tokens
+        self.base_url: str | None = settings.frontier.base_url or None  # None: the SDK's default
+        self.timeout: float = settings.frontier.timeout
+        self.max_retries: int = settings.frontier.max_retries
         self._api_key: str | None = settings.api_key or None
         self._key_source: str = settings.api_key_source or "ANTHROPIC_API_KEY"
         self._client: Anthropic | None = None

@@ -2,7 +2,8 @@
 
 A provider streams text from `generate` and records token usage on the `Usage` object it
 is given, so the pipeline can cost the turn whether the stream finished, failed or was
-stopped. Capabilities are plain attributes. Adding a provider is one file.
+stopped. `available` says up front whether a call can be tried, so the pipeline
+routes around a provider without calling it. Adding a provider is one file.
 """
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ class Prompt:
 class Provider(Protocol):
     kind: str  # "local" or "frontier"
     model_name: str  # shown to the user and written to the ledger
+
+    @property
+    def available(self) -> bool:
+        """Whether a call can be tried at all (a key is set, the model file is usable)."""
+        ...
+
+    def unavailable_reason(self) -> str | None:
+        """Why not, for the user (what is wrong and how to fix it), or None when available."""
+        ...
 
     def generate(self, prompt: Prompt, usage: Usage, max_tokens: int | None = None) -> Iterator[str]:
         """Yield answer text as it is produced; fill `usage` as tokens are counted.

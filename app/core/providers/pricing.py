@@ -25,7 +25,8 @@ class Prices:
 
 def prices_for(settings: Settings, kind: str) -> Prices:
     """Prices of the "local" or "frontier" model."""
-    return Prices(settings[f"{kind}.input_usd_per_mtok"], settings[f"{kind}.output_usd_per_mtok"])
+    section = settings.local if kind == "local" else settings.frontier
+    return Prices(section.input_usd_per_mtok, section.output_usd_per_mtok)
 
 
 def estimate_tokens(text: str) -> int:

@@ -1,8 +1,8 @@
 """Checks an answer against the passages it was generated from.
 
-Each claim sentence is attributed to the passages that support it: the ones its `[n]`
-marks cite (`[n]`, `[^n]`, `【n】`), else the ones closest to it in meaning (shared words
-without an embedder), so an answer needn't type citations; `with_citations` adds them.
+Each claim sentence is attributed to the passages that support it (`attribution`): the ones
+its `[n]` marks cite (`[n]`, `[^n]`, `【n】`), else the ones closest to it in meaning (shared
+words without an embedder), so an answer needn't type citations; `with_citations` adds them.
 Framing ("Here is how:"), pleasantries, questions and hedges ("the documents do not
 specify") are not claims unless they state a fact.
 
@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-from app.core.answer.extractive import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.text import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.trust.attribution import (MIN_CLAIM_WORDS, SentenceSupport, attribute, citation_numbers, cited_passages,
+                                        content_tokens, content_words)
 from app.core.trust.price_claims import (FREE_CLAIM, NOT_PLANS, NUM, PLAN, PRICE_PATTERNS, PriceEvidence, bound_plans, number_key,
                                    periods_after, plan_names, price_key, singular)
 
@@ -42,9 +44,9 @@ if TYPE_CHECKING:
 # faithfulness ratings; halves split by conversation: A = ibmcloud + some clapnq, B = govt,
 # fiqa + some clapnq):
 #   .venv/bin/python bench/grounding_human.py --cache /tmp/mtrag.pkl [--sweep]
-# A sentence's score is its best cosine to a passage sentence or run of up to 3 (WINDOW),
-# plus COVERAGE_WEIGHT x (share of its content words its passages use - COVERAGE_BASE). The
-# answer passes on meaning when its claims' scores, averaged by content words, reach
+# A sentence's score (`attribution`) is its best cosine to a passage sentence or run of up to 3
+# (WINDOW), plus COVERAGE_WEIGHT x (share of its content words its passages use - COVERAGE_BASE).
+# The answer passes on meaning when its claims' scores, averaged by content words, reach
 # ANSWER_SUPPORT_THRESHOLD and no claim is below SENTENCE_FLOOR (`answer_support`); facts stay
 # per sentence and absolute. With no passages only a hedge passes.
 #                                   balanced  faithful pass  unfaithful pass  references rejected
@@ -70,29 +72,6 @@ SENTENCE_SUPPORT_THRESHOLD = 0.50  # a failed answer's sentences below this are 
 ANSWER_SUPPORT_THRESHOLD = 0.748  # the answer's support (see `answer_support`) must reach this
 NOVELTY_WEIGHT = 0.0  # support lost per share of the answer's content words that no passage uses
 SENTENCE_FLOOR = 0.2  # a sentence this far from every passage fails whatever the rest of the answer does
-MIN_CLAIM_WORDS = 4
-WINDOW = 3  # passage sentences an answer sentence may merge or sum up
-COVERAGE_BASE, COVERAGE_WEIGHT = 0.6, 0.5
-# Passages this close to the best also support the sentence: retrieved passages often say the
-# same thing, and a sentence's figure may come from any of them. A passage much further away
-# in meaning is another subject, and its figures may not dress up this sentence.
-ATTRIBUTION_MARGIN = 0.12
-MAX_ATTRIBUTED = 3
-# A passage a little further off may still lend a sentence the one figure, link or name its
-# nearer passages lack: retrieved passages on one subject split its details ("FHA loans need
-# 3.5% down" sits in the second-closest FHA passage). Far off (another subject) it may not.
-# Only with an embedder: shared words alone are too coarse to tell "near" from "other".
-FACT_MARGIN = 0.3
-MIN_SHARED_WORDS = 2
-_WORD_TOKEN = re.compile(r"[a-z][a-z0-9'-]*")
-_STOPWORDS = set("""a about above after again against all also am an and any are as at be because been before being
-below between both but by can cannot could did do does doing done during each either etc few for from further had has
-have having he her here hers him his how i if in into is it its itself just may me might more most much must my no nor
-not now of off on once only or other our ours out over own per same she should so some such than that the their theirs
-them then there these they this those through to too under until up upon us very via was we were what when where whether
-which while who whom whose why will with within without would yes yet you your yours don't doesn't can't isn't aren't
-won't it's you're they're there's that's i'm get gets got getting make makes made use uses used using need needs
-want go goes take takes give gives see know like""".split())  # function words and verbs too common to say where a sentence came from
 
 _MONTH = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
           r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
@@ -187,17 +166,6 @@ class UnsupportedSpan:
 
 
 @dataclass(frozen=True)
-class SentenceSupport:
-    """One claim sentence of the answer and the passages it rests on."""
-    start: int
-    end: int
-    passages: tuple[int, ...]  # 0-based, best first: the ones it cites, else the ones it was attributed to
-    score: float  # support by its passages: similarity blended with word overlap (word overlap alone without an embedder)
-    cited: bool = False  # the answer cited these passages itself with [n]
-    near: tuple[int, ...] = ()  # further passages within FACT_MARGIN: they may support its facts, not its meaning
-
-
-@dataclass(frozen=True)
 class GroundingResult:
     passed: bool
     unsupported: list[UnsupportedSpan] = field(default_factory=list)
@@ -228,7 +196,7 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
     """
     facts = list(_answer_facts(answer))
     claims = _claims(answer, facts)
-    sentences = _attribute(answer, claims, passages, embedder)
+    sentences = attribute(answer, claims, passages, embedder)
     unsupported = _bad_citations(answer, len(passages)) + _check_facts(answer, passages, facts, sentences)
     support = None
     if embedder is not None and not passages:
@@ -266,10 +234,10 @@ def answer_support(claims: list[str], scores: list[float], passages: list[Passag
     in what the passages never discuss (other rivers, other penalties): the average carries the
     first, the unused-word share the second. Both count words, so a long sentence weighs more.
     """
-    tokens = [_content_tokens(claim) for claim in claims]
+    tokens = [content_tokens(claim) for claim in claims]
     weights = [max(1, len(t)) for t in tokens]
     mean = sum(w * score for w, score in zip(weights, scores)) / sum(weights)
-    used = set().union(*(_content_words(f"{p.heading}\n{p.text}") for p in passages)) if passages else set()
+    used = set().union(*(content_words(f"{p.heading}\n{p.text}") for p in passages)) if passages else set()
     words = [word for t in tokens for word in t]
     novel = sum(word not in used for word in words) / len(words) if words else 0.0
     return round(mean - NOVELTY_WEIGHT * novel, 4)
@@ -342,26 +310,16 @@ def cited_ids(answer: str, passages: list[Passage]) -> list[str]:
     """Ids of the passages the answer cites, in order of first citation; bad numbers are skipped."""
     ids: list[str] = []
     for match in CITATION_MARK.finditer(answer):
-        for number in _citation_numbers(match.group(1)):
+        for number in citation_numbers(match.group(1)):
             if 1 <= number <= len(passages) and passages[number - 1].id not in ids:
                 ids.append(passages[number - 1].id)
     return ids
 
 
-def _citation_numbers(inner: str) -> list[int]:
-    numbers: list[int] = []
-    for part in inner.split(","):
-        bounds = [int(n) for n in re.split(r"[\u2013-]", part)]
-        low, high = bounds[0], bounds[-1]
-        # A range like [1-3] cites each number; a huge range is a typo, so only its ends count.
-        numbers += list(range(low, high + 1)) if 0 <= high - low <= 20 else [low, high]
-    return numbers
-
-
 def _bad_citations(answer: str, passage_count: int) -> list[UnsupportedSpan]:
     spans = []
     for match in CITATION_MARK.finditer(answer):
-        missing = [n for n in _citation_numbers(match.group(1)) if not 1 <= n <= passage_count]
+        missing = [n for n in citation_numbers(match.group(1)) if not 1 <= n <= passage_count]
         if missing:
             reason = f"cites passage {', '.join(map(str, missing))} but only {passage_count} passage(s) were given"
             spans.append(UnsupportedSpan(match.group(0), match.start(), match.end(), "citation", reason))
@@ -379,7 +337,7 @@ def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
     that plan by one passage sentence or table row.
     """
     facts = list(_answer_facts(answer))
-    return _check_facts(answer, passages, facts, _attribute(answer, _claims(answer, facts), passages, None))
+    return _check_facts(answer, passages, facts, attribute(answer, _claims(answer, facts), passages, None))
 
 
 def _check_facts(answer: str, passages: list[Passage], facts: list[tuple], sentences: list[SentenceSupport]) -> list[UnsupportedSpan]:
@@ -465,12 +423,8 @@ class _Scopes:
         return self.default, None, self.how
 
 
-def _cited(text: str, passage_count: int) -> tuple[int, ...]:
-    return tuple(sorted({n - 1 for m in CITATION_MARK.finditer(text) for n in _citation_numbers(m.group(1)) if 1 <= n <= passage_count}))
-
-
 def _citation_scopes(answer: str, passage_count: int, attributed: list[SentenceSupport] = ()) -> _Scopes:
-    everything = _cited(answer, passage_count)
+    everything = cited_passages(answer, passage_count)
     # A citation to a passage that doesn't exist is reported by _bad_citations; it supports nothing.
     cites_any = bool(everything) or bool(CITATION_MARK.search(answer))
     default = everything if cites_any else tuple(range(passage_count))
@@ -478,7 +432,7 @@ def _citation_scopes(answer: str, passage_count: int, attributed: list[SentenceS
     by_span = {(s.start, s.end): s for s in attributed}
     sentences = []
     for start, end in split_sentences(answer):
-        own = _cited(answer[start:end], passage_count)
+        own = cited_passages(answer[start:end], passage_count)
         support = by_span.get((start, end))
         if own or (CITATION_MARK.search(answer, start, end) and not own):
             sentences.append((start, end, own, "cited"))
@@ -698,125 +652,10 @@ def _is_hedge(prose: str) -> bool:
     return bool(hedge) and not _HEDGE_THEN_CLAIM.search(prose[hedge.end():]) and not _CLAIM_AFTER_HEDGE.match(prose)
 
 
-def _attribute(answer: str, claims: list[tuple[int, int, str]], passages: list[Passage],
-               embedder: Embedder | None) -> list[SentenceSupport]:
-    """Each claim's passages, best first, and how well they support it."""
-    count = len(passages)
-    similarity, coverage, union_coverage = support_features([prose for _, _, prose in claims], passages, embedder)
-    words = [_content_words(prose) for _, _, prose in claims]
-    # A sentence copied from a passage is supported by it, whatever the embedder makes of a
-    # sentence cut out of its context (a copied doc sentence scored 0.73 against its own passage).
-    passage_texts = [_plain(f"{p.heading} {p.text}") for p in passages]
-    copied = [{p for p in range(count) if len(_plain(prose).split()) >= MIN_CLAIM_WORDS and _plain(prose) in passage_texts[p]}
-              for _, _, prose in claims]
-
-    def shared(i: int, p: int) -> int:
-        return round(coverage[i][p] * len(words[i]))
-
-    results = []
-    for i, (start, end, _) in enumerate(claims):
-        cited = _cited(answer[start:end], count)
-        candidates = cited or tuple(range(count))
-        strength = {p: 1.0 if p in copied[i] else _blend(similarity[i][p] if similarity else None, coverage[i][p])
-                    for p in candidates}
-        order = sorted(candidates, key=lambda p: (-strength[p], p))
-        if cited:
-            chosen = tuple(order)
-        elif not order or (similarity is None and shared(i, order[0]) < MIN_SHARED_WORDS):
-            chosen = ()  # words alone: one shared word ("get") is no sign of where a sentence came from
-        else:
-            chosen = tuple(p for p in order if strength[p] >= strength[order[0]] - ATTRIBUTION_MARGIN)[:MAX_ATTRIBUTED]
-        score = _blend(max(similarity[i][p] for p in chosen) if similarity and chosen else None,
-                       union_coverage(i, chosen)) if chosen else 0.0
-        if copied[i] & set(chosen):
-            score = max(score, 1.0)
-        near = () if cited or not chosen or similarity is None else tuple(
-            p for p in order if p not in chosen and strength[p] >= strength[order[0]] - FACT_MARGIN)
-        results.append(SentenceSupport(start, end, chosen, round(score, 4), bool(cited), near))
-    return results
-
-
-def support_features(sentences: list[str], passages: list[Passage], embedder: Embedder | None):
-    """For each sentence and passage: the best cosine to a passage sentence or run of up to
-    WINDOW consecutive sentences (None without an embedder), and the share of the
-    sentence's content words the passage uses; plus a function giving the share for a union
-    of passages. The embedder is called once, on one batch.
-    """
-    words = [_content_words(s) for s in sentences]
-    passage_words = [_content_words(f"{p.heading}\n{p.text}") for p in passages]
-    coverage = [[len(w & pw) / len(w) if w else 0.0 for pw in passage_words] for w in words]
-
-    def union_coverage(i: int, chosen: tuple[int, ...]) -> float:
-        if not words[i] or not chosen:
-            return 0.0
-        return len(words[i] & set().union(*(passage_words[p] for p in chosen))) / len(words[i])
-
-    if embedder is None or not sentences or not passages:
-        return None, coverage, union_coverage
-    units = evidence_windows(passages)
-    texts = list(dict.fromkeys(text for _, text in units))
-    vectors = embedder.embed(sentences + texts)
-    cosine = vectors[:len(sentences)] @ vectors[len(sentences):].T
-    column = {text: j for j, text in enumerate(texts)}
-    columns = [[column[text] for p, text in units if p == index] for index in range(len(passages))]
-    similarity = [[float(cosine[i, cols].max()) if cols else 0.0 for cols in columns] for i in range(len(sentences))]
-    return similarity, coverage, union_coverage
-
-
-def _blend(similarity: float | None, coverage: float) -> float:
-    """Support on the similarity scale, moved by how many of the sentence's words the passages
-    use: split, merged and summing-up sentences score low by cosine alone but reuse the
-    passages' words; an on-topic invention brings words of its own."""
-    if similarity is None:
-        return coverage
-    return similarity + COVERAGE_WEIGHT * (coverage - COVERAGE_BASE)
-
-
-def evidence_windows(passages: list[Passage]) -> list[tuple[int, str]]:
-    """(passage index, text) for each passage sentence and each run of up to WINDOW consecutive
-    sentences: an answer sentence may merge several, or sum a paragraph up."""
-    units = []
-    for index, passage in enumerate(passages):
-        sentences = evidence_sentences([passage])
-        for size in range(1, WINDOW + 1):
-            units += [(index, " ".join(sentences[at:at + size])) for at in range(len(sentences) - size + 1)]
-    return units
-
-
-def _plain(text: str) -> str:
-    """Lower-case words only, one space apart: for telling a copied sentence."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def _content_words(text: str) -> set[str]:
-    """Stemmed words that carry meaning; numbers are left to the fact check."""
-    return set(_content_tokens(text))
-
-
-def _content_tokens(text: str) -> list[str]:
-    """`_content_words` in order, repeats kept (they weigh a sentence)."""
-    return [_stem(word) for word in _WORD_TOKEN.findall(text.lower()) if word not in _STOPWORDS and len(word) > 1]
-
-
-def _stem(word: str) -> str:
-    word = word.strip("'-").removesuffix("'s")
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[:-len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
-
-
 def claim_sentences(answer: str) -> list[tuple[int, int, str]]:
     """(start, end, prose) for answer sentences that assert something: not a hedge, a framing
     line ("Here is how:"), a pleasantry or a question, unless they state a fact."""
     return _claims(answer, list(_answer_facts(answer)))
-
-
-def evidence_sentences(passages: list[Passage]) -> list[str]:
-    """The passage sentences an answer sentence may lean on (the calibration scores these too)."""
-    sentences = (prose_text(p.text[s:e]) for p in passages for s, e in split_sentences(p.text))
-    return [s for s in dict.fromkeys(sentences) if word_count(s) >= 3]
 
 
 def check_sentences(answer: str, passages: list[Passage], embedder: Embedder,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from app.core.answer.extractive import split_sentences, table_cells, table_rows
+from app.core.text import split_sentences, table_cells, table_rows
 
 if TYPE_CHECKING:
     from app.core.passage import Passage

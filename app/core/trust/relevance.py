@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
+from app.core.text import prose_text
+
 if TYPE_CHECKING:
     from app.core.docs.embeddings import Embedder
     from app.core.passage import Passage
@@ -137,8 +139,6 @@ def quote_relevance(question: str, best_similarity: float, quoted_text: str, quo
 
 def draft_features(question: str, draft: str, supporting: Sequence[Passage], embedder: Embedder) -> tuple[float, float]:
     """(similarity, coverage) of a draft that rests on `supporting` (best first)."""
-    from app.core.answer.extractive import prose_text
-
     prose = prose_text(draft)
     leaf = heading_leaf(supporting[0]) if supporting else ""
     vectors = embedder.embed([question, f"{leaf}: {prose}" if leaf else prose])
