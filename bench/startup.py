@@ -79,23 +79,23 @@ def child(mode: str) -> None:
 
     tui.FrontdeskApp.on_models_ready = on_models_ready
 
-    original_token = ChatScreen.on_token_arrived
+    original_token = ChatScreen.on_token
 
-    def on_token_arrived(screen, message) -> None:
+    def on_token(screen, event, view) -> None:
         stamps.setdefault("token", time.time())
-        original_token(screen, message)
+        original_token(screen, event, view)
 
-    ChatScreen.on_token_arrived = on_token_arrived
+    ChatScreen.on_token = on_token
 
-    original_finished = ChatScreen.on_answer_finished
+    original_finish = ChatScreen._finish
 
-    def on_answer_finished(screen, message) -> None:
-        original_finished(screen, message)
+    def finish(screen, view, turn) -> None:
+        original_finish(screen, view, turn)
         stamps["answer"] = time.time()
-        stamps["outcome"] = getattr(message.turn, "outcome", "worker failed")
+        stamps["outcome"] = getattr(turn, "outcome", "worker failed")
         report_and_exit(screen)
 
-    ChatScreen.on_answer_finished = on_answer_finished
+    ChatScreen._finish = finish
     sys.exit(cli.main([]))
 
 

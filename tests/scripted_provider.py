@@ -12,6 +12,10 @@ accept either outcome. `ScriptedProvider` implements the same `Provider` protoco
     ])
     ScriptedProvider("frontier", "scripted-frontier", available=False, reason="No key.")
 
+An unavailable provider says so up front (`available`, `unavailable_reason()`), and a call
+made anyway fails on the first `next()` as the real ones do: ModelError for the local kind,
+ProviderError (never sent) for the frontier kind.
+
 Usage is added to the `Usage` the pipeline passes in, as the real providers do: the input
 when a reply starts (prompt characters // 4), the output as text streams (text characters // 4),
 so a reply that fails or is stopped part way has cost what it sent. An error raised before
@@ -27,6 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
 
+from app.core.errors import ModelError, ProviderError
 from app.core.providers.base import Prompt, Usage
 
 
@@ -72,16 +77,14 @@ class ScriptedProvider:
     def unavailable_reason(self) -> str | None:
         return None if self._available else self._reason
 
-    @property
-    def calls(self) -> int:
-        return len(self.prompts)
-
     def generate(self, prompt: Prompt, usage: Usage, max_tokens: int | None = None) -> Iterator[str]:
         """Record the prompt now; play the next step on the first `next()`, as a real stream would."""
         self.prompts.append(prompt)
         call = len(self.prompts)
-        if call > len(self.steps):
-            step: Step = UnscriptedCall(f"{self!r} has {len(self.steps)} scripted step(s); this is call {call}")
+        if not self._available:
+            step: Step = (ModelError(self._reason) if self.kind == "local" else ProviderError(self._reason, sent=False))
+        elif call > len(self.steps):
+            step = UnscriptedCall(f"{self!r} has {len(self.steps)} scripted step(s); this is call {call}")
         else:
             step = self.steps[call - 1]
         return self._play(step, prompt, usage)

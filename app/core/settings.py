@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ConfigError
-from app.core.secrets import clean_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_NAME = "frontdesk.toml"
@@ -80,6 +79,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("egress.local_only", list, [], "globs of docs (relative to their folder) that never leave the machine"),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def clean_key(raw: str | None) -> str | None:
+    """The key as the user meant it: no surrounding whitespace or line ending (a .env with CRLF)."""
+    if raw is None:
+        return None
+    key = raw.strip()
+    return key or None
 
 
 def env_name(option_name: str) -> str:

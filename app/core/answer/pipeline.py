@@ -41,7 +41,7 @@ from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_pr
 from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
 from app.core.providers.base import Provider, Usage
 from app.core.answer.router import Router
-from app.core.secrets import scrub
+from app.core.trust.secrets import scrub
 from app.core.docs.retrieval import Retriever
 from app.core.settings import Settings
 
@@ -191,6 +191,11 @@ class _Run:
         used = self.a.local_passages(passages)
         prompt = build_local_prompt(self.turn.question, used)
         self.full_prompt_chars = len(prompt.system) + len(prompt.user)
+        if not self.a.local.available:  # e.g. no model file: say why, and draft nothing
+            self.turn.error = self.a.local.unavailable_reason() or "The local model is unavailable."
+            title = self.turn.error.split("\n", 1)[0]
+            yield from self._quote_or_escalate(passages, used, why=f"local model unavailable: {title}")
+            return
         self.turn.model = self.a.local.model_name  # a stopped turn still says whose draft it was
         try:
             yield Drafting(self.a.local.model_name, "local")
@@ -373,7 +378,8 @@ class _Run:
         turn.total_ms = self._ms()
         turn.input_tokens = self.local_usage.input_tokens + self.frontier_usage.input_tokens
         turn.output_tokens = self.local_usage.output_tokens + self.frontier_usage.output_tokens
-        turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + prices_for(settings, "frontier").cost(self.frontier_usage), 8)
+        turn.frontier_cost_usd = round(prices_for(settings, "frontier").cost(self.frontier_usage), 8)
+        turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + turn.frontier_cost_usd, 8)
         turn.counterfactual_cost_usd = self._counterfactual_cost()
         turn.notes = self.notes + _closing_notes(turn)
         _scrub_turn(turn, settings.api_key)

@@ -74,6 +74,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             'kind', 'extractive', 'text', 'Quoted from your docs' || char(59) || ' not verified by the frontier model.'))
           WHERE outcome = 'extractive';
     """),
+    # What the frontier billed, apart from the local side: the monthly budget counts this,
+    # whatever route the turn ended on (an escalation cut off mid-stream stays route 'local').
+    # Older rows: a frontier-routed turn's cost was the frontier's.
+    ("005_frontier_cost", """
+        ALTER TABLE turns ADD COLUMN frontier_cost_usd REAL NOT NULL DEFAULT 0;
+        UPDATE turns SET frontier_cost_usd = cost_usd WHERE route = 'frontier';
+    """),
 ]
 
 # Who answered a turn: the local model, a verbatim docs quote, the frontier model, or nobody
@@ -105,6 +112,7 @@ class Turn:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    frontier_cost_usd: float = 0.0  # the part of cost_usd the frontier billed (the budget counts it)
     counterfactual_cost_usd: float = 0.0
     retrieval_ms: float | None = None
     first_token_ms: float | None = None
@@ -332,9 +340,10 @@ class Ledger:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def spend_since(self, since_iso: str, route: str = "frontier") -> float:
+    def spend_since(self, since_iso: str) -> float:
+        """What the frontier billed since then, on any route (the monthly budget's measure)."""
         row = self._execute(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM turns WHERE route = ? AND created_at >= ?", (route, since_iso), fetch="one",
+            "SELECT COALESCE(SUM(frontier_cost_usd), 0) FROM turns WHERE created_at >= ?", (since_iso,), fetch="one",
         )
         return row[0]
 

@@ -101,7 +101,7 @@ def effective_model(settings: Any, catalog: Catalog | None = None) -> tuple[Path
 
     For display; the provider resolves (and validates) the path itself.
     """
-    configured = settings.values.get("local.model")
+    configured = settings.local.model
     if configured:
         return Path(configured).expanduser(), f"local.model ({settings.sources.get('local.model', 'settings')})"
     selected = selected_model_path(settings, catalog)

@@ -23,7 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from app.core.errors import ProviderError
-from app.core.secrets import scrub
+from app.core.trust.secrets import scrub
 from app.core.providers.base import Prompt, Usage
 
 if TYPE_CHECKING:

@@ -15,14 +15,6 @@ MASK = "***"
 _TOKEN = re.compile(r"[^\s\"'<>()\[\]{},;]+")
 
 
-def clean_key(raw: str | None) -> str | None:
-    """The key as the user meant it: no surrounding whitespace or line ending (a .env with CRLF)."""
-    if raw is None:
-        return None
-    key = raw.strip()
-    return key or None
-
-
 def scrub(text: str, secret: str | None) -> str:
     """`text` with every token that carries part of `secret` replaced by ***."""
     if not text or not secret or len(secret) < WINDOW:
