@@ -33,8 +33,8 @@ from local_generation import RunResult, run_raw_once  # noqa: E402
 
 from app.core.answer.pipeline import Drafting, Retrieved, Token  # noqa: E402
 from app.core.answer.prompts import build_local_prompt  # noqa: E402
-from app.core.providers.local import fit  # noqa: E402
 from app.core.desk import Desk  # noqa: E402
+from app.core.providers.local import fit  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 # Support questions the router sends to the local model, asked in turn: each round's prompt

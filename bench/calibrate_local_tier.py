@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
 from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
+from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
 from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
                                 QUOTE_MIN_SIMILARITY, draft_features, quote_relevance)
 from app.core.desk import Desk  # noqa: E402

@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.text import prose_text, word_count  # noqa: E402
-from app.core.trust import attribution, grounding  # noqa: E402
 from app.core.docs.embeddings import Embedder  # noqa: E402
 from app.core.passage import Passage  # noqa: E402
+from app.core.text import prose_text, word_count  # noqa: E402
+from app.core.trust import attribution, grounding  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "grounding" / "mtrag_faithfulness_dev.jsonl"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.docs.ingest import IngestFinished  # noqa: E402
 from app.core.desk import Desk  # noqa: E402
+from app.core.docs.ingest import IngestFinished  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 
 

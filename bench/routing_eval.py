@@ -37,9 +37,9 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from app.core.docs.embeddings import Embedder  # noqa: E402
 from app.core.answer.policy import DEFAULT_POLICY_PATH, RoutingPolicy, Topic, load_policy  # noqa: E402
 from app.core.answer.router import Router, choose_topics  # noqa: E402
+from app.core.docs.embeddings import Embedder  # noqa: E402
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "datasets" / "routing" / "train.jsonl"
 LABELS = ("pricing", "api", "simple", "out_of_scope", "ambiguous")

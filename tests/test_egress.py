@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
+from app.core.passage import Passage
 from app.core.trust.egress import published_emails
 from app.core.trust.egress import Redaction, is_local_only, redact
-from app.core.passage import Passage
 from conftest import ROOT
 
 SUPPORT = "support@quillstack.example"

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from app.core.docs.embeddings import Embedder
 from app.core.answer.extractive import extractive_answer
+from app.core.docs.embeddings import Embedder
+from app.core.passage import Passage
 from app.core.text import EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, split_sentences
 from app.core.trust.grounding import SENTENCE_SUPPORT_THRESHOLD, check_facts, check_grounding, cited_ids
-from app.core.passage import Passage
 
 PRICING = Passage(
     id="p-pricing",

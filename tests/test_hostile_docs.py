@@ -105,8 +105,8 @@ def test_heading_and_disguised_injections_are_held_back(hostile_home, server, tm
 
 # --- the quarantine's screen, form by form -------------------------------------------------
 
-from app.core.trust.injection import injection_reason, quarantine  # noqa: E402
 from app.core.passage import Passage  # noqa: E402
+from app.core.trust.injection import injection_reason, quarantine  # noqa: E402
 
 
 @pytest.mark.parametrize("text", [

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.errors import DocsFolderError
 from app.core.docs.ingest import FileIngested, IngestFinished, file_hash, ingest_folder
+from app.core.errors import DocsFolderError
 from conftest import KNOWLEDGE, ROOT, RAILWAY_DOCS
 
 

@@ -14,11 +14,11 @@ import sqlite3
 import pytest
 
 from app.core.answer.pipeline import Answered, DraftWithdrawn, Notice
+from app.core.desk import Desk
 from app.core.ledger.turns import MIGRATIONS, Ledger, Turn, TurnFilter
 from app.core.passage import Passage
-from app.core.trust.relevance import coverage, draft_relevance
-from app.core.desk import Desk
 from app.core.settings import load_settings
+from app.core.trust.relevance import coverage, draft_relevance
 from fake_anthropic import DESK_KEY
 
 KEY = DESK_KEY  # what the `desk` fixture (conftest) configures

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core.docs.embeddings import Embedder
-from app.core.errors import ConfigError
 from app.core.answer.policy import DEFAULT_POLICY_PATH, load_policy
 from app.core.answer.router import RouteDecision, Router
+from app.core.docs.embeddings import Embedder
+from app.core.errors import ConfigError
 from app.core.settings import load_settings
 
 SHIPPED = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")

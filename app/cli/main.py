@@ -108,36 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 # --- ingest ------------------------------------------------------------------------------
 
 def cmd_ingest(desk: Desk, args) -> int:
-    root = (args.path or desk.settings.docs).expanduser()
-    progress = ProgressBar() if sys.stderr.isatty() and not args.json else None
-    summary = None
-
-    class Show:  # what this command does with each ingest event (see app.core.events)
-        @staticmethod
-        def on_ingest_started(event) -> None:
-            if progress:
-                progress.start(event.total_files, f"Ingesting {event.root}")
-
-        @staticmethod
-        def on_file_ingested(event) -> None:
-            if progress and event.status != "removed":
-                progress.advance(event.file)
-            if event.status == "failed":
-                line = f"skipped {event.file}: {event.reason}"
-                progress.print(line) if progress else print(line, file=sys.stderr)
-            elif args.verbose:
-                line = f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}"
-                progress.print(line) if progress else print(line, flush=True)
-
-        @staticmethod
-        def on_ingest_finished(event) -> None:
-            nonlocal summary
-            summary = event.summary
-
-    for event in desk.ingest(root):
-        dispatch(event, Show)
-    if progress:
-        progress.stop()
+    shown = _IngestShown(ProgressBar() if sys.stderr.isatty() and not args.json else None, args.verbose)
+    for event in desk.ingest((args.path or desk.settings.docs).expanduser()):
+        dispatch(event, shown)
+    if shown.progress:
+        shown.progress.stop()
+    summary = shown.summary
     if args.json:
         print(json.dumps(summary.to_json()))
     else:
@@ -145,6 +121,34 @@ def cmd_ingest(desk: Desk, args) -> int:
         if summary.failed:
             print(f"{len(summary.failed)} file(s) skipped; fix them and run `frontdesk ingest` again.", file=sys.stderr)
     return EXIT_OK if summary.ok else EXIT_PARTIAL
+
+
+class _IngestShown:
+    """Renders ingest events: a progress bar on a terminal, skipped files always, every file with -v."""
+
+    def __init__(self, progress: ProgressBar | None, verbose: bool):
+        self.progress, self.verbose, self.summary = progress, verbose, None
+
+    def on_ingest_started(self, event) -> None:
+        if self.progress:
+            self.progress.start(event.total_files, f"Ingesting {event.root}")
+
+    def on_file_ingested(self, event) -> None:
+        if self.progress and event.status != "removed":
+            self.progress.advance(event.file)
+        if event.status == "failed":
+            self._say(f"skipped {event.file}: {event.reason}", sys.stderr)
+        elif self.verbose:
+            self._say(f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}", sys.stdout)
+
+    def on_ingest_finished(self, event) -> None:
+        self.summary = event.summary
+
+    def _say(self, line: str, stream) -> None:
+        if self.progress:
+            self.progress.print(line)
+        else:
+            print(line, file=stream, flush=True)
 
 
 def cmd_search(desk: Desk, args) -> int:

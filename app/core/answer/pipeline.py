@@ -28,22 +28,22 @@ from datetime import datetime, timezone
 from typing import Generator, Iterator
 
 from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
-from app.core.events import Event
-from app.core.trust.egress import is_local_only, published_emails, redact
-from app.core.errors import FrontdeskError, ModelError, ProviderError
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
-from app.core.trust.injection import quarantine
-from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
+from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
+from app.core.answer.router import Router
+from app.core.docs.retrieval import Retriever
+from app.core.errors import FrontdeskError, ModelError, ProviderError
+from app.core.events import Event
 from app.core.ledger.turns import Ledger, Turn
 from app.core.passage import Passage
-from app.core.providers.pricing import estimate_tokens, prices_for
-from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
-from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
 from app.core.providers.base import Provider, Usage
-from app.core.answer.router import Router
-from app.core.trust.secrets import scrub
-from app.core.docs.retrieval import Retriever
+from app.core.providers.pricing import estimate_tokens, prices_for
 from app.core.settings import Settings
+from app.core.trust.egress import is_local_only, published_emails, redact
+from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
+from app.core.trust.injection import quarantine
+from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
+from app.core.trust.secrets import scrub
 
 REFUSAL = (
     "Sorry, I can only help with questions about our product and your account. "

@@ -22,9 +22,9 @@ from typing import Iterator
 from app.core.docs.chunking import Chunk, chunk_document
 from app.core.docs.documents import UnreadableFile, is_supported, load_document
 from app.core.docs.embeddings import Embedder, Tokenizer
+from app.core.docs.store import Record, Store
 from app.core.errors import DocsFolderError
 from app.core.events import Event
-from app.core.docs.store import Record, Store
 
 # Chunks collected across files before one embedding call. Large batches let
 # sentence-transformers sort by length and pad less; writes stay per file either way.

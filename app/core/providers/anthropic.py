@@ -23,8 +23,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from app.core.errors import ProviderError
-from app.core.trust.secrets import scrub
 from app.core.providers.base import Prompt, Usage
+from app.core.trust.secrets import scrub
 
 if TYPE_CHECKING:
     from anthropic import Anthropic

@@ -25,13 +25,13 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from app.core.errors import ModelError, ProviderError
+from app.core.models.hardware import auto_threads
+from app.core.models.inventory import selected_model_path
+from app.core.models.paths import bundled_model_path, model_dir
 from app.core.providers.base import Prompt, Usage
 from app.core.providers.local_worker import LocalWorker, WorkerDied
 from app.core.providers.openai_compat import ChatEndpoint, EndpointFailure
 from app.core.providers.pricing import estimate_tokens
-from app.core.models.hardware import auto_threads
-from app.core.models.inventory import selected_model_path
-from app.core.models.paths import bundled_model_path, model_dir
 
 log = logging.getLogger("frontdesk.local")
 
