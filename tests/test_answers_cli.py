@@ -212,4 +212,4 @@ def test_ctrl_c_mid_answer_is_logged_as_stopped(home_with_docs):
     assert b"interrupted" in err and b"Traceback" not in err
     (turn,) = Ledger(home_with_docs / "ledger.sqlite3").turns()
     assert turn.outcome == "stopped" and turn.model.startswith("SmolLM2") and turn.answer
-    assert any("Ctrl-C" in action for action in turn.actions)
+    assert "interrupted (Ctrl-C)" in turn.actions

@@ -1,6 +1,7 @@
 """Settings precedence: defaults < frontdesk.toml < FRONTDESK_* < CLI flags."""
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -98,3 +99,92 @@ def test_every_option_is_a_field_of_exactly_one_typed_section():
         section, _, name = option.name.rpartition(".")
         value = getattr(getattr(settings, section or "general"), name)
         assert value == settings.value(option.name)
+
+
+# --- the config file's encoding ---------------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be-bom", "utf-32"])
+def test_config_saved_with_a_byte_order_mark_is_read(encoding):
+    """Notepad's "UTF-8" has a BOM and its "Unicode" is UTF-16: the mark says which it is."""
+    text = "top_k = 3\n[frontier]\nmodel = \"café\"\n"
+    data = (codecs.BOM_UTF16_BE + text.encode("utf-16-be")) if encoding == "utf-16-be-bom" else text.encode(encoding)
+    (Path.cwd() / "frontdesk.toml").write_bytes(data)
+    settings = load_settings()
+    assert settings.general.top_k == 3 and settings.frontier.model == "café"
+
+
+@pytest.mark.parametrize("data", [
+    "top_k = 3\n# café\n".encode("latin-1"),  # a stray non-UTF-8 byte
+    "top_k = 3\n".encode("utf-16-le"),  # UTF-16 without its mark
+], ids=["latin-1", "utf-16-without-bom"])
+def test_config_that_is_not_utf8_is_refused_with_the_fix(cli, data):
+    path = Path.cwd() / "frontdesk.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match="not UTF-8 text") as error:
+        load_settings()
+    assert str(path) in error.value.title and "save it as UTF-8" in error.value.fix
+    result = cli("config")
+    assert result.code == 2 and "save it as UTF-8" in result.err and "Traceback" not in result.err
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused_naming_the_setting(value, monkeypatch):
+    """nan compares false with everything, so it slipped past the minimum and disabled the budget."""
+    write_config(Path.cwd(), f"[frontier]\nmonthly_budget_usd = {value}\n")
+    with pytest.raises(ConfigError, match=r"'frontier.monthly_budget_usd' in .*frontdesk.toml.*finite"):
+        load_settings()
+    monkeypatch.setenv("FRONTDESK_FRONTIER_DAILY_BUDGET_USD", value)
+    with pytest.raises(ConfigError, match=r"'frontier.daily_budget_usd' in \$FRONTDESK_FRONTIER_DAILY_BUDGET_USD"):
+        load_settings(config=write_config(Path.cwd(), ""))
+    with pytest.raises(ConfigError, match="'local.timeout' in the command line"):
+        load_settings(flags={"local.timeout": value}, environ={})
+
+
+def test_negative_budget_is_refused():
+    with pytest.raises(ConfigError, match="'frontier.daily_budget_usd'.*below the minimum"):
+        load_settings(flags={"frontier.daily_budget_usd": "-1"}, environ={})
+
+
+def test_an_integer_setting_refuses_a_fraction_and_says_where_it_came_from(monkeypatch):
+    """top_k = 2.5 used to become 2 without a word."""
+    write_config(Path.cwd(), "top_k = 2.5\n")
+    with pytest.raises(ConfigError, match=r"'top_k' in .*frontdesk.toml: expected a whole number, got 2.5"):
+        load_settings()
+    monkeypatch.setenv("FRONTDESK_TOP_K", "2.5")
+    with pytest.raises(ConfigError, match=r"'top_k' in \$FRONTDESK_TOP_K: expected a whole number, got '2.5'"):
+        load_settings(config=write_config(Path.cwd(), ""))
+    with pytest.raises(ConfigError, match="'top_k' in the command line: expected a whole number"):
+        load_settings(flags={"top_k": "2.5"}, environ={})
+
+
+@pytest.mark.parametrize("raw", ["3", 3.0, "3.0", " 3 "])
+def test_an_integer_setting_takes_a_whole_number_written_any_way(raw):
+    value = load_settings(flags={"top_k": raw}, environ={}).general.top_k
+    assert value == 3 and type(value) is int
+
+
+def test_whole_float_in_the_config_file_is_an_integer():
+    write_config(Path.cwd(), "top_k = 3.0\n")
+    assert type(load_settings().general.top_k) is int
+
+
+# --- the data dir --------------------------------------------------------------------------------
+
+def test_data_dir_that_is_a_file_is_a_config_error(tmp_path, monkeypatch):
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("")
+    monkeypatch.setenv("FRONTDESK_HOME", str(a_file))
+    with pytest.raises(ConfigError, match=r"data dir .*not-a-dir is a file.*env FRONTDESK_HOME") as error:
+        load_settings()
+    assert "FRONTDESK_HOME" in error.value.fix
+    monkeypatch.setenv("FRONTDESK_HOME", str(a_file / "below"))
+    with pytest.raises(ConfigError, match="is inside .*not-a-dir, which is a file"):
+        load_settings()
+
+
+def test_daily_budget_setting_defaults_to_no_limit(monkeypatch):
+    assert load_settings(environ={}).frontier.daily_budget_usd == 0.0
+    monkeypatch.setenv("FRONTDESK_FRONTIER_DAILY_BUDGET_USD", "1.5")
+    assert load_settings().frontier.daily_budget_usd == 1.5

@@ -411,6 +411,49 @@ async def test_frontier_failure_is_one_toast_a_status_and_each_message_once(aski
             assert len([n for n in app._notifications if n.severity == "warning"]) == 1
 
 
+async def test_an_open_breaker_is_one_notice_and_shows_in_the_status_line(asking_home, monkeypatch):
+    from fake_anthropic import FakeAnthropic
+    from app.tui.turn_view import TurnView
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    with FakeAnthropic() as server:
+        for _ in range(20):
+            server.queue_error(500)
+        settings = load_settings(flags={"frontier.base_url": server.url, "frontier.max_retries": 0})
+        app = FrontdeskApp(settings)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.models_ready, what="the models")
+            questions = ["how much will 3 extra seats cost me?", "how much is the Pro plan?", "is VAT added to my invoice?",
+                         "what does the Team plan cost per year?", "how much is an extra seat on the Business plan?"]
+            for question in questions:
+                app.screen.ask(question)
+                view = app.screen.query(TurnView).last()
+                await wait_for(pilot, lambda: view.finished, what="the answer")
+            await wait_for(pilot, lambda: "paused" in notifications(app), 30, "the toast")
+            await pilot.pause(0.2)
+            assert len(server.requests) == 3  # the last two questions sent nothing
+            assert "Claude paused" in str(app.status_line)
+            paused = [n for n in app._notifications if "paused after 3 failed calls" in n.message]
+            assert len(paused) == 1, notifications(app)
+
+
+async def test_the_status_line_warns_from_80_percent_of_a_frontier_cap(asking_home):
+    from app.core.ledger.turns import Ledger, Turn
+    from app.tui.turn_view import TurnView
+
+    ledger = Ledger(asking_home / "ledger.sqlite3")
+    ledger.record(Turn("earlier", "c0", route="frontier", outcome="answered", answered_by="frontier",
+                       cost_usd=0.9, frontier_cost_usd=0.9, counterfactual_cost_usd=0.9))
+    ledger.close()
+    app = FrontdeskApp(load_settings(flags={"local.max_tokens": 16, "frontier.daily_budget_usd": 1.0}))
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: app.models_ready, what="the models")
+        app.screen.ask("how do I reset my password?")
+        view = app.screen.query(TurnView).last()
+        await wait_for(pilot, lambda: view.finished, what="the answer")
+        await wait_for(pilot, lambda: "daily budget 90%" in str(app.status_line), 30, "the budget warning")
+
+
 async def test_no_api_key_is_said_once_per_session(asking_home):
     from app.tui.turn_view import TurnView
 

@@ -1,4 +1,4 @@
-"""The command line: `frontdesk [tui] | ingest | search | ask | route | logs | config | models`.
+"""The command line: `frontdesk [tui] | ingest | search | ask | route | logs | handoff | config | models`.
 
 Each command reaches the core only through its public face (`app.core`) and formats what it
 returns; `common` holds what the commands share.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from app.cli.common import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents
+from app.cli.common import EXIT_OK, EXIT_PARTIAL, in_batches, questions_from, require_documents, versus_frontier
 from app.core import Desk, Turn, dispatch
 
 
@@ -14,26 +14,41 @@ def cmd_ask(desk: Desk, args) -> int:
     require_documents(desk)
     as_json = args.json or args.stdin
     failed = 0
+    told: set[tuple[str, str]] = set()  # notices already said in this run: each is said once
     for question in questions:
-        shown = _Shown(stream=not as_json)
-        for event in desk.ask(question):
-            dispatch(event, shown)
+        shown = _Shown(stream=not as_json, told=told)
+        events = desk.ask(question)
+        try:
+            for event in events:
+                dispatch(event, shown)
+        except KeyboardInterrupt as interrupt:  # Ctrl-C or a signal while this loop, not the
+            events.throw(interrupt)  # pipeline, ran: the pipeline still records the stop, then re-raises
         turn = shown.turn
-        failed += turn.outcome == "failed" or any(kind == "ledger-failed" for kind, _ in shown.notices)
+        failed += turn.outcome == "failed" or shown.ledger_failed
         if as_json:
             print(json.dumps(turn.to_json(), ensure_ascii=False), flush=True)
         else:
-            print_turn(turn, already_shown=shown.notices)
+            print_turn(turn, already_shown=told)
+    warn_about_budget(desk)
     return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def warn_about_budget(desk: Desk) -> None:
+    """From 80% of a frontier cap, say so on stderr (at the cap, escalations stop)."""
+    for use in desk.budget():
+        if use.near:
+            verdict = "used up: escalations are answered from your docs" if use.exhausted else "nearly used"
+            print(f"warning: {use.describe()}, {verdict} (raise {use.setting} to change it)", file=sys.stderr)
 
 
 class _Shown:
     """Renders one turn's events. When streaming, drafts go to stderr so stdout holds only
-    checked answers; `notices` keeps the (kind, text) of each notice already shown."""
+    checked answers. Notices go to stderr once per run (`told`, shared by the run's turns):
+    a paused Claude or a missing key is said once, not for every question of a batch."""
 
-    def __init__(self, stream: bool):
-        self.stream, self.out = stream, sys.stderr
-        self.notices: set[tuple[str, str]] = set()
+    def __init__(self, stream: bool, told: set[tuple[str, str]]):
+        self.stream, self.out, self.told = stream, sys.stderr, told
+        self.ledger_failed = False
         self.turn: Turn | None = None
 
     def on_drafting(self, event) -> None:
@@ -52,12 +67,17 @@ class _Shown:
 
     def on_notice(self, event) -> None:
         if event.kind == "ledger-failed":
-            self.out.write(f"warning: {event.text}\n")  # said even with --json: the turn is not logged
+            self.ledger_failed = True
+            self.out.write(f"warning: {event.text}\n")  # said every time: this turn is not logged
+        elif (event.kind, event.text) in self.told:
+            return
         elif self.stream:
             self.out.write(f"\n[{event.text}]\n")
+        elif event.kind in ("frontier-unavailable", "frontier-failed"):  # --json: why Claude wasn't used
+            self.out.write(f"note: {event.text}\n")
         else:
             return
-        self.notices.add((event.kind, event.text))
+        self.told.add((event.kind, event.text))
 
     def on_answered(self, event) -> None:
         if self.stream:
@@ -89,10 +109,9 @@ def describe(turn: Turn) -> str:
     }.get(turn.outcome, turn.outcome)
     check = turn.grounding.get("passed")
     verdict = "" if check is None else (" · check passed" if check else " · check FAILED")
-    saved = turn.counterfactual_cost_usd - turn.cost_usd
+    versus = versus_frontier(turn.counterfactual_cost_usd - turn.cost_usd, turn.counterfactual_cost_usd, 6, ", ")
     seconds = (turn.total_ms or 0) / 1000
-    return (f"{who}{verdict} · {turn.reason} · cost ${turn.cost_usd:.6f} "
-            f"(all-frontier ${turn.counterfactual_cost_usd:.6f}, saved ${saved:.6f}) · {seconds:.1f} s")
+    return f"{who}{verdict} · {turn.reason} · cost ${turn.cost_usd:.6f} ({versus}) · {seconds:.1f} s"
 
 
 def cmd_route(desk: Desk, args) -> int:

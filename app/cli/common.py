@@ -1,20 +1,35 @@
-"""What every command shares: exit codes, reading questions, the progress bar, passage lines."""
+"""What every command shares: exit codes, reading (and cleaning) questions, showing stored text, the
+progress bar, passage lines."""
 from __future__ import annotations
 
 import sys
 from typing import Callable, Iterable
 
-from app.core import FrontdeskError
+from app.core import FrontdeskError, clean_input
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-
 def questions_from(args, command: str = "search") -> list[str]:
+    """The questions of one command, from argv or stdin, cleaned at the boundary."""
     if args.stdin:
-        return [line.strip() for line in sys.stdin if line.strip()]
-    if not args.question or not args.question.strip():
+        if hasattr(sys.stdin, "reconfigure"):  # a real stream; tests may pass a StringIO
+            # A strict decoder would stop the whole batch at the first line that isn't UTF-8.
+            sys.stdin.reconfigure(errors="replace")
+        return [question for question in (clean_input(line).strip() for line in sys.stdin) if question]
+    question = clean_input(args.question or "").strip()
+    if not question:
         raise FrontdeskError("No question given", f'Pass one in quotes, e.g. frontdesk {command} "how do I reset my password?", or use --stdin.')
-    return [args.question.strip()]
+    return [question]
+
+
+def versus_frontier(saved: float, frontier: float, places: int, sep: str, share: float | None = None) -> str:
+    """'all-frontier $F{sep}saved $S' or, when the turns cost more than all-frontier would
+    have (a paid local draft, then an escalation), '$D more than all-frontier $F': a
+    saving is never shown negative. `share` is the saving in percent, if shown."""
+    pct = f" ({abs(share):.1f}%)" if share is not None else ""
+    if saved < 0:
+        return f"${-saved:.{places}f}{pct} more than all-frontier ${frontier:.{places}f}"
+    return f"all-frontier ${frontier:.{places}f}{sep}saved ${saved:.{places}f}{pct}"
 
 
 def in_batches(items: list[str], size: int = 64) -> Iterable[list[str]]:

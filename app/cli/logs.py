@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from app.cli.common import EXIT_OK
-from app.core import ANSWERED_BY, TIERS, Desk, Turn, TurnFilter, parse_day, write_turns
+from app.cli.common import EXIT_OK, versus_frontier
+from app.core import ANSWERED_BY, TIERS, Desk, Turn, TurnFilter, clean_input, parse_day, printable, write_turns
 
 
 def add_logs_arguments(command) -> None:
@@ -23,10 +23,12 @@ def add_logs_arguments(command) -> None:
 
 
 def turn_filter(args) -> TurnFilter:
-    return TurnFilter(route=args.route, model=args.model, outcome=args.outcome, answered_by=args.answered_by,
+    # --model and --search reach SQLite, which can't take argv's undecodable bytes as they come.
+    return TurnFilter(route=args.route, model=args.model and clean_input(args.model), outcome=args.outcome,
+                      answered_by=args.answered_by,
                       since=parse_day(args.since, "--since date") if args.since else None,
                       until=parse_day(args.until, "--until date") if args.until else None,
-                      text=args.search, egress_only=args.egress)
+                      text=args.search and clean_input(args.search), egress_only=args.egress)
 
 
 def cmd_logs(desk: Desk, args) -> int:
@@ -50,9 +52,11 @@ def cmd_logs(desk: Desk, args) -> int:
                   f"{turn.input_tokens:>5}/{turn.output_tokens:<5}  {turn.cost_usd:>9.5f}  {turn.counterfactual_cost_usd:>10.5f}  "
                   f"{(turn.total_ms or 0):>7.0f}  {_clip(turn.question, 60)}")
     _print_tiers(summary)
+    for use in desk.budget():  # spend against each cap that is set
+        print(f"{use.describe()}{'  (used up: escalations stopped)' if use.exhausted else '  (over 80%: nearly used up)' if use.near else ''}")
     print(
         f"{summary.turns} turns · {summary.share_local:.0%} answered locally · spend ${summary.spend_usd:.4f} · "
-        f"all-frontier ${summary.counterfactual_usd:.4f} · saved ${summary.savings_usd:.4f} ({summary.savings_pct:.1f}%)"
+        f"{versus_frontier(summary.savings_usd, summary.counterfactual_usd, 4, ' · ', summary.savings_pct)}"
     )
     return EXIT_OK
 
@@ -70,8 +74,9 @@ def _print_tiers(summary) -> None:
     for name in TIERS:
         tier = summary.tier(name)
         share = tier.answers / summary.turns if summary.turns else 0.0
+        saved = f"{tier.savings_usd:.4f}" if tier.savings_usd >= 0 else f"{-tier.savings_usd:.4f} more"  # never negative
         print(f"{TIER_NAMES[name]:<18}  {tier.answers:>7}  {share:>6.0%}  {tier.spend_usd:>9.4f}  "
-              f"{tier.counterfactual_usd:>14.4f}  {tier.savings_usd:>9.4f}")
+              f"{tier.counterfactual_usd:>14.4f}  {saved:>9}")
 
 
 def _print_egress(desk: Desk, turns: list[Turn]) -> None:
@@ -85,10 +90,10 @@ def _print_egress(desk: Desk, turns: list[Turn]) -> None:
               f"{turn.redactions} redaction(s)  {_clip(turn.question, 50)}")
         for passage_id in turn.egress_passage_ids:
             source = sources.get(passage_id)
-            where = f"{source['file']} § {source['heading']}" if source else "(no longer in the store)"
+            where = printable(f"{source['file']} § {source['heading']}") if source else "(no longer in the store)"
             print(f"      {passage_id}  {where}")
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"

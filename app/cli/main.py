@@ -1,17 +1,21 @@
-"""The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | config`.
+"""The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | handoff | config | models`.
 
 Commands build a `Desk` (the core's one handle) and only format what it returns. Exit codes:
 0 success, 1 partial failure (some files or questions failed), 2 error (nothing done),
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+from app.cli.handoff import add_handoff_arguments, cmd_handoff
 from app.cli.logs import add_logs_arguments, cmd_logs
 from app.cli.models import add_models_arguments, cmd_models
 from app.core import OPTIONS, Desk, FrontdeskError, dispatch, env_name, load_settings
@@ -59,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="show the effective settings and where each came from")
     config.add_argument("--json", action="store_true")
 
+    handoff = commands.add_parser("handoff", parents=[common], help="the queue of questions a person should answer: list, export, done")
+    add_handoff_arguments(handoff)
+
     models = commands.add_parser("models", parents=[common], help="list, install, choose and check local models")
     add_models_arguments(models, common)
     return parser
@@ -94,15 +101,36 @@ def main(argv: list[str] | None = None) -> int:
             from app.tui.app import run_app
 
             return run_app(settings)
-        return COMMANDS[command](Desk(settings), args)
+        with _stopped_by_signals():
+            return COMMANDS[command](Desk(settings), args)
     except FrontdeskError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("\ninterrupted: nothing is half-written; run the command again to finish.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        name = str(interrupt)
+        return 128 + signal.Signals[name] if name in ("SIGTERM", "SIGHUP") else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM (kill) and SIGHUP (the terminal closed) stop a command the way Ctrl-C does:
+    the turn in flight is logged as stopped and an ingest leaves the store consistent."""
+    def stop(signum, _frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {number: signal.signal(number, stop) for number in wanted}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- ingest ------------------------------------------------------------------------------
@@ -174,6 +202,7 @@ def cmd_config(desk: Desk, args) -> int:
             "config_file": str(settings.config_file) if settings.config_file else None,
             "settings": {name: {"value": _plain(settings.value(name)), "source": settings.sources[name]} for name in (o.name for o in OPTIONS)},
             "anthropic_api_key": key_status,
+            "frontier_breaker": desk.frontier_status(),
         }, indent=2))
         return EXIT_OK
     print(f"config file: {settings.config_file or 'none (defaults; create ./frontdesk.toml to change them)'}")
@@ -181,6 +210,7 @@ def cmd_config(desk: Desk, args) -> int:
     for option in OPTIONS:
         print(f"{option.name:<{width}}  {_plain(settings.value(option.name))!s:<40}  [{settings.sources[option.name]}]")
     print(f"{'anthropic api key':<{width}}  {key_status}")
+    print(f"{'frontier breaker':<{width}}  {desk.frontier_status()}")
     print(f"\nEach setting can be set in frontdesk.toml ([section] key), as {env_name('frontier.model')}-style variables, or with --set NAME=VALUE.")
     return EXIT_OK
 
@@ -205,7 +235,7 @@ def cmd_route(desk: Desk, args) -> int:
 
 COMMANDS: dict[str, Callable] = {
     "ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "route": cmd_route, "logs": cmd_logs, "config": cmd_config,
-    "models": cmd_models,
+    "models": cmd_models, "handoff": cmd_handoff,
 }
 
 

@@ -47,6 +47,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NOTE_KINDS": ("app.core.ledger.turns", "NOTE_KINDS"),
     "write_turns": ("app.core.ledger.export", "write_turns"),
     "export_format": ("app.core.ledger.export", "export_format"),
+    # text from people (argv, stdin, a paste), and stored text shown on a terminal
+    "clean_input": ("app.core.text", "clean_input"),
+    "printable": ("app.core.text", "printable"),
     # local model files (`frontdesk models`): the models package's own face
     "local_models": ("app.core.models", None),
 }
@@ -76,3 +79,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load l
     from app.core.ledger.export import export_format, write_turns  # noqa: F401
     from app.core.ledger.turns import ANSWERED_BY, NOTE_KINDS, TIERS, Turn, TurnFilter, parse_day  # noqa: F401
     from app.core.settings import OPTIONS, Settings, env_name, load_settings  # noqa: F401
+    from app.core.text import clean_input, printable  # noqa: F401

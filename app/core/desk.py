@@ -8,15 +8,18 @@ its first frame before any model loads. Tests may reach the parts (`desk.store`,
 """
 from __future__ import annotations
 
+import os
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from app.core.errors import ConfigError, LedgerError
 from app.core.events import Event
 from app.core.settings import Settings
 
 if TYPE_CHECKING:
+    from app.core.answer.budget import BudgetUse
     from app.core.answer.pipeline import Assistant
     from app.core.answer.router import RouteDecision, Router
     from app.core.docs.embeddings import Embedder, Tokenizer
@@ -76,9 +79,51 @@ class Desk:
 
     @cached_property
     def frontier(self) -> Provider:
+        """The primary frontier (Claude, or by `frontier.provider` any OpenAI-compatible endpoint)
+        behind its breaker; with `[fallback]` set, an OpenAI-compatible endpoint behind its own
+        breaker takes over when the primary fails, is paused or has no key."""
         from app.core.providers.anthropic import AnthropicProvider
+        from app.core.providers.breaker import Breaker, GuardedProvider
 
-        return AnthropicProvider(self.settings)
+        home = self.settings.home
+        frontier = self.settings.frontier
+        if frontier.provider == "anthropic":
+            primary = GuardedProvider(AnthropicProvider(self.settings), Breaker(home / "frontier-breaker.json"))
+        elif frontier.provider == "openai-compatible":  # switching providers is configuration, not code
+            if not frontier.base_url:
+                raise ConfigError("frontier.provider is openai-compatible but frontier.base_url is empty",
+                                  "Set frontier.base_url to the endpoint (…/v1) and frontier.model to a model it serves.")
+            primary = GuardedProvider(_openai_compatible(frontier.base_url, frontier.model, frontier.key_env, frontier,
+                                                         "frontier.base_url"),
+                                      Breaker(home / "frontier-breaker.json", name=frontier.model))
+        else:
+            raise ConfigError(f"Unknown frontier.provider {frontier.provider!r}",
+                              "Set frontier.provider to anthropic or openai-compatible.")
+        fallback = self.settings.fallback
+        if not fallback.url:
+            return primary
+        from app.core.providers.failover import FailoverProvider
+        from app.core.providers.pricing import Prices, prices_for
+
+        if not fallback.model:
+            raise ConfigError("fallback.url is set but fallback.model is empty",
+                              "Set fallback.model to the name of a model the endpoint serves.")
+        second = _openai_compatible(fallback.url, fallback.model, fallback.key_env, frontier, "fallback.url")
+        return FailoverProvider(
+            primary, prices_for(self.settings, "frontier"),
+            GuardedProvider(second, Breaker(home / "fallback-breaker.json", name=f"The fallback ({fallback.model})")),
+            Prices(fallback.input_usd_per_mtok, fallback.output_usd_per_mtok),
+        )
+
+    def frontier_status(self) -> str:
+        """The frontier breakers' state in one line: closed, open (until when) or half-open."""
+        providers = [getattr(self.frontier, "primary", self.frontier), getattr(self.frontier, "fallback", None)]
+        states = [(p.breaker.name, p.breaker.status()) for p in providers if getattr(p, "breaker", None) is not None]
+        if not states:
+            return "no breaker (a provider given directly)"
+        if len(states) == 1:
+            return states[0][1]
+        return "; ".join(f"{name}: {status}" for name, status in states)
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -175,6 +220,37 @@ class Desk:
     def conversations(self, limit: int = 50) -> list[tuple[str, str, str, int]]:
         return self.ledger.conversations(limit)
 
+    # --- handoff to a human ----------------------------------------------------------------------
+
+    def handoffs(self, status: str = "open") -> list[Turn]:
+        """The handoff queue: turns a person should look at, oldest first."""
+        from app.core.ledger.turns import TurnFilter
+
+        return self.ledger.turns(TurnFilter(handoff=status), newest_first=False)
+
+    def set_handoff(self, turn_id: int, status: str, reason: str = "handed to a human") -> Turn:
+        """Hand a turn to a human ("open"), or mark its ticket done, or reopen it."""
+        return self.ledger.set_handoff(turn_id, status, reason)
+
+    def handoff_ticket(self, turn_id: int) -> tuple[dict, str]:
+        """The ticket of a turn: (JSON-ready dict, Markdown)."""
+        from app.core.ledger.handoff import ticket, ticket_markdown
+        from app.core.ledger.turns import TurnFilter
+
+        turn = self.ledger.turn(turn_id)
+        conversation = self.ledger.turns(TurnFilter(conversation_id=turn.conversation_id), newest_first=False)
+        data = ticket(turn, [t for t in conversation if t.id <= turn.id])
+        return data, ticket_markdown(data)
+
+    def budget(self) -> list[BudgetUse]:
+        """Each frontier cap that is set, with what was spent in its period (warn at `near`)."""
+        from app.core.answer.budget import budget_use
+
+        try:
+            return budget_use(self.settings.frontier, self.ledger.spend_since)
+        except LedgerError:  # the ledger's own trouble is reported where it is used
+            return []
+
     def export(self, where: TurnFilter | None, path: Path) -> int:
         """Write the matching turns to `path` (JSON for .json, else CSV); returns how many."""
         from app.core.ledger.export import export_format, write_turns
@@ -183,3 +259,13 @@ class Desk:
         with path.open("w", newline="", encoding="utf-8") as out:
             write_turns(out, turns, self.summary(where), export_format(path))
         return len(turns)
+
+
+def _openai_compatible(url: str, model: str, key_env: str, frontier, setting: str) -> Provider:
+    """An OpenAI-compatible endpoint as a frontier provider; its key is read from the named
+    environment variable here and never stored."""
+    from app.core.providers.openai_frontier import OpenAIFrontierProvider
+
+    key = os.environ.get(key_env, "").strip() if key_env else ""
+    return OpenAIFrontierProvider(url, model, key or None, key_env, frontier.timeout, frontier.max_retries,
+                                  frontier.max_tokens, requires_key=bool(key_env), setting=setting)

@@ -16,6 +16,8 @@ in `values`, so it cannot leak through `frontdesk config`, the ledger or a log l
 """
 from __future__ import annotations
 
+import codecs
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -64,6 +66,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("local.url", str, "", "an OpenAI-compatible server to use instead of the built-in worker (http://host:port/v1: llama-server, Ollama, vLLM)"),
     Option("local.url_model", str, "", "the model name to ask local.url for (empty = the first one it lists)"),
     Option("frontier.model", str, "claude-sonnet-5-5", "Anthropic model for escalated questions"),
+    Option("frontier.provider", str, "anthropic", "anthropic (Claude), or openai-compatible: frontier.base_url and frontier.model name any OpenAI-compatible endpoint"),
+    Option("frontier.key_env", str, "OPENAI_API_KEY", "with frontier.provider = openai-compatible: the environment variable that holds its key (empty = it needs none)"),
     Option("frontier.max_tokens", int, 1024, "longest frontier answer (tokens)", minimum=1),
     Option("frontier.base_url", str, "", "Anthropic API base URL (empty = the SDK's default)"),
     Option("frontier.timeout", float, 30.0, "seconds before a frontier call is abandoned", minimum=0.1),
@@ -72,6 +76,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("frontier.input_usd_per_mtok", float, 2.0, "frontier price per million input tokens", minimum=0),
     Option("frontier.output_usd_per_mtok", float, 10.0, "frontier price per million output tokens", minimum=0),
     Option("frontier.monthly_budget_usd", float, 0.0, "stop escalating after this spend per calendar month (0 = no limit)", minimum=0),
+    Option("frontier.daily_budget_usd", float, 0.0, "stop escalating after this spend per UTC day (0 = no limit)", minimum=0),
+    Option("fallback.url", str, "", "an OpenAI-compatible endpoint (…/v1: OpenAI, Azure OpenAI, vLLM) the frontier fails over to (empty = none)"),
+    Option("fallback.model", str, "", "the model to ask fallback.url for"),
+    Option("fallback.key_env", str, "OPENAI_API_KEY", "the environment variable that holds fallback.url's key (empty = it needs none)"),
+    Option("fallback.input_usd_per_mtok", float, 0.0, "fallback price per million input tokens", minimum=0),
+    Option("fallback.output_usd_per_mtok", float, 0.0, "fallback price per million output tokens", minimum=0),
     Option("local.input_usd_per_mtok", float, 0.0, "local price per million input tokens (electricity, if you count it)", minimum=0),
     Option("local.output_usd_per_mtok", float, 0.0, "local price per million output tokens", minimum=0),
     Option("routing.policy", Path, None, "routing policy TOML (default: the shipped app/core/answer/routing_policy.toml)"),
@@ -114,7 +124,11 @@ def _coerce(option: Option, raw: Any, origin: str, base_dir: Path) -> Any:
             return path if path.is_absolute() else (base_dir / path)
         if option.type in (int, float) and isinstance(raw, bool):
             raise ValueError(f"expected a number, got {raw!r}")
-        value = option.type(raw)
+        value = _whole(raw) if option.type is int else option.type(raw)
+        # nan compares false with everything, so it would slip past the minimum and a budget
+        # check alike (silently no limit); inf is no number a user means either.
+        if option.type is float and not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {raw!r}")
         if option.minimum is not None and value < option.minimum:
             raise ValueError(f"{value!r} is below the minimum, {option.minimum:g}")
         return value
@@ -123,6 +137,24 @@ def _coerce(option: Option, raw: Any, origin: str, base_dir: Path) -> Any:
             f"Bad value for setting '{option.name}' in {origin}: {error}",
             f"Expected {option.type.__name__}: {option.help}.",
         ) from None
+
+
+def _whole(raw: Any) -> int:
+    """An integer from 3, 3.0, "3" or "3.0"; 2.5 is refused rather than cut down to 2."""
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not number.is_integer():  # false for 2.5, nan and inf alike
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    return int(number)
 
 
 def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
@@ -167,6 +199,8 @@ class LocalSettings:
 @dataclass(frozen=True)
 class FrontierSettings:
     model: str
+    provider: str
+    key_env: str
     max_tokens: int
     base_url: str
     timeout: float
@@ -174,6 +208,17 @@ class FrontierSettings:
     input_usd_per_mtok: float
     output_usd_per_mtok: float
     monthly_budget_usd: float
+    daily_budget_usd: float
+
+
+@dataclass(frozen=True)
+class FallbackSettings:
+    """A second frontier provider: any OpenAI-compatible endpoint, with its own prices."""
+    url: str
+    model: str
+    key_env: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
 
 
 @dataclass(frozen=True)
@@ -189,7 +234,7 @@ class EgressSettings:
 
 # Section name ("" = top level) -> its dataclass.
 SECTIONS: dict[str, type] = {
-    "": GeneralSettings, "local": LocalSettings, "frontier": FrontierSettings,
+    "": GeneralSettings, "local": LocalSettings, "frontier": FrontierSettings, "fallback": FallbackSettings,
     "routing": RoutingSettings, "egress": EgressSettings,
 }
 
@@ -222,6 +267,10 @@ class Settings:
     @cached_property
     def frontier(self) -> FrontierSettings:
         return _section(self.values, "frontier", FrontierSettings)
+
+    @cached_property
+    def fallback(self) -> FallbackSettings:
+        return _section(self.values, "fallback", FallbackSettings)
 
     @cached_property
     def routing(self) -> RoutingSettings:
@@ -277,14 +326,45 @@ def find_config_file(explicit: str | Path | None, environ: dict[str, str]) -> Pa
     return in_home if in_home.is_file() else None
 
 
+# Windows editors save "Unicode" as UTF-16 with a byte-order mark, and Notepad adds one to
+# UTF-8. The mark says which encoding it is; UTF-32's are checked before UTF-16's, which
+# they start with.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}", "Fix the line it names, or move the file aside.") from None
+        data = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"Cannot read {path}: {error.strerror}", "Check the file's permissions.") from None
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    save_as_utf8 = "Open it in a text editor and save it as UTF-8."
+    if encoding == "utf-8" and b"\0" in data:  # UTF-16/32 without a mark: valid UTF-8, but full of NULs
+        raise ConfigError(f"{path} is not UTF-8 text (it looks like UTF-16 or UTF-32)", save_as_utf8)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not {encoding.upper().removesuffix('-SIG')} text: "
+                          f"byte {data[error.start]:#04x} at offset {error.start}", save_as_utf8) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}", "Fix the line it names, or move the file aside.") from None
+
+
+def _check_home(home: Path, source: str) -> None:
+    """The data dir must be a folder, or not exist yet: a file there breaks every command."""
+    existing = next(p for p in (home, *home.parents) if p.exists())  # "/" always exists
+    if existing.is_dir():
+        return
+    where = "is a file" if existing == home else f"is inside {existing}, which is a file"
+    raise ConfigError(
+        f"The data dir {home} {where}, not a folder (set by {'the default' if source == 'default' else source})",
+        "Set FRONTDESK_HOME (or --home) to a folder, or move that file aside.",
+    )
 
 
 def load_settings(
@@ -330,6 +410,7 @@ def load_settings(
     if values["home"] is None:
         values["home"] = Path(_default_home())
     values["home"] = Path(values["home"]).expanduser().resolve()
+    _check_home(values["home"], sources["home"])
 
     if clean_key(environ.get("ANTHROPIC_API_KEY")):
         api_key, api_key_source = clean_key(environ["ANTHROPIC_API_KEY"]), "env ANTHROPIC_API_KEY"

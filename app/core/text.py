@@ -184,3 +184,35 @@ def table_rows(text: str) -> dict[int, list[str] | None]:
 
 def table_cells(row: str) -> list[str]:
     return [" ".join(cell.split()) for cell in row.strip().strip("|").split("|")]
+
+
+# --- input from people, and stored text shown on a terminal -------------------------------
+
+# Python hands over argv's undecodable bytes as lone surrogates (surrogateescape), which no
+# UTF-8 writer accepts: not the ledger, not the tokenizer, not a strict terminal.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 controls but tab and newline, DEL and C1 (\x9b is a one-byte CSI): in a question they
+# mean nothing, and a NUL or an escape sequence would be stored and replayed on a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_input(text: str) -> str:
+    """A question as the user meant it, safe to embed, log and print.
+
+    Each undecodable byte becomes U+FFFD rather than a guess at a legacy encoding: a wrong
+    guess would log plausible text the user never typed, while U+FFFD shows where the
+    input was damaged. Control characters other than tab and newline are dropped.
+    """
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
+
+
+def printable(text: str) -> str:
+    """Stored text for a terminal (CLI and TUI alike): control characters shown as symbols (ESC as ␛), so an
+    escape sequence in an old question is visible and never acted on."""
+    return _CONTROL.sub(_symbol, text or "")
+
+
+def _symbol(match: re.Match) -> str:
+    code = ord(match.group())
+    # U+2400.. pictures C0 controls and U+2421 DEL; C1 has no pictures.
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7f else "\ufffd"

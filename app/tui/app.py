@@ -22,7 +22,7 @@ from textual.screen import Screen
 
 from app.tui import messages as msg
 from app.tui.background import run_in_background
-from app.tui.chat import ChatScreen
+from app.tui.chat import HAND_OVER_KEY, ChatScreen
 from app.tui.dialogs import OfferDocsScreen
 from app.tui.format import explain
 from app.tui.help import HelpScreen
@@ -43,6 +43,7 @@ class FrontdeskApp(App[int]):
         "docs": _lazy("app.tui.load_docs", "LoadDocsScreen"),
         "logs": _lazy("app.tui.logs", "LogsScreen"),
         "settings": _lazy("app.tui.settings_screen", "SettingsScreen"),
+        "handoff": _lazy("app.tui.handoff", "HandoffScreen"),
     }
     DEFAULT_MODE = "chat"
     BINDINGS = [
@@ -51,6 +52,8 @@ class FrontdeskApp(App[int]):
         Binding("f3", "switch_mode('docs')", "Docs", tooltip="Load a docs folder"),
         Binding("f4", "switch_mode('logs')", "Logs", tooltip="Review routing and cost"),
         Binding("f5", "switch_mode('settings')", "Settings", tooltip="Docs, store, models, API key status"),
+        # Not in the footers (show=False): they have no room for it at 80-120 columns; F1 and Ctrl+P list it.
+        Binding("f6", "switch_mode('handoff')", "Handoff", show=False, tooltip="The handoff queue: tickets for a person"),
         Binding("ctrl+t", "toggle_theme", "Theme", tooltip="Switch between dark and light themes"),
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (a streaming answer is stopped first)"),
     ]
@@ -71,6 +74,7 @@ class FrontdeskApp(App[int]):
         self.chunks: int | None = None
         self.local_model = ""
         self.frontier_problem = ""  # "Claude unreachable" from a failed call until one succeeds
+        self.budget_warning = ""  # "daily budget 85%" from 80% of a frontier cap
         self._told_unavailable: set[str] = set()  # no key / over budget: said once per session
         self.theme = THEMES[0]
 
@@ -141,6 +145,8 @@ class FrontdeskApp(App[int]):
             parts.append(Content.styled(self.ingest_status, "$text-warning"))
         elif self.chunks is not None:
             parts.append(Content(f"{self.chunks} chunks") if self.chunks else Content.styled("store empty: F3 loads docs", "$text-warning"))
+        if self.budget_warning:
+            parts.append(Content.styled(self.budget_warning, "$text-warning bold"))
         if self.models_ready and not self.models_problem:
             parts.append(Content(self.local_model))
         parts.append(Content(self.settings.frontier.model) if self.settings.api_key
@@ -190,7 +196,10 @@ class FrontdeskApp(App[int]):
             self.notify(detail, title="Claude unreachable: answered from your docs", severity="warning",
                         timeout=12, markup=False)
         else:  # no key or over budget: the same every turn, so it is said once
-            if self.settings.api_key and not self.frontier_problem:
+            if "paused after" in detail:  # the breaker: Claude is tried again after the pause
+                self.frontier_problem = "Claude paused"
+                self._redraw_status()
+            elif self.settings.api_key and not self.frontier_problem:
                 self.frontier_problem = "Claude unavailable"
                 self._redraw_status()
             if detail in self._told_unavailable:
@@ -198,6 +207,12 @@ class FrontdeskApp(App[int]):
             self._told_unavailable.add(detail)
             self.notify(detail, title="Claude not used: answered from your docs", severity="warning",
                         timeout=12, markup=False)
+
+    def on_budget_checked(self, message: msg.BudgetChecked) -> None:
+        near = [use for use in message.budget if use.near]
+        self.budget_warning = " · ".join(
+            f"{use.period} budget {'used up' if use.exhausted else f'{use.share:.0%}'}" for use in near)
+        self._redraw_status()
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -231,6 +246,7 @@ class FrontdeskApp(App[int]):
             self.push_screen(HelpScreen(self.binding_groups()))
 
     def binding_groups(self) -> list[tuple[str, list]]:
+        from app.tui.handoff import HandoffScreen
         from app.tui.load_docs import LoadDocsScreen
         from app.tui.logs import LogsScreen
         from app.tui.settings_screen import SettingsScreen
@@ -243,6 +259,7 @@ class FrontdeskApp(App[int]):
             ("Logs (F4)", LogsScreen.BINDINGS),
             ("Turn detail (Enter in Logs)", TurnDetailScreen.BINDINGS),
             ("Settings (F5)", SettingsScreen.BINDINGS),
+            ("Handoff (F6)", HandoffScreen.BINDINGS),
             ("Dialogs and palette", [Binding("escape", "", "Close", tooltip="Close a dialog or cancel it"),
                                      Binding("ctrl+p", "", "Palette", tooltip="Command palette: every action by name")]),
         ]
@@ -273,6 +290,8 @@ class FrontdeskApp(App[int]):
         yield SystemCommand("Logs", "Review routing and cost (F4)", lambda: self.switch_mode("logs"))
         yield SystemCommand("Export logs", "Write the filtered turns to CSV or JSON (e in Logs)", self._export_logs)
         yield SystemCommand("Settings", "Docs, store, models, API key status (F5)", lambda: self.switch_mode("settings"))
+        yield SystemCommand("Handoff queue", "Tickets for a person: read, export, mark done, reopen (F6)", lambda: self.switch_mode("handoff"))
+        yield SystemCommand("Hand to a human", f"Open a handoff ticket for the last answer ({HAND_OVER_KEY.title()} in Chat)", lambda: self._chat_action("hand_to_human"))
         yield SystemCommand("Toggle dark/light theme", "Ctrl+T", self.action_toggle_theme)
         yield SystemCommand("Help", "List every key (F1)", self.action_help)
         yield from self._screen_commands(screen)

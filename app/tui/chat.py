@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Header, Input, OptionList, Static
 
-from app.core import TurnFilter, dispatch
+from app.core import TurnFilter, clean_input, dispatch
 from app.tui import messages as msg
 from app.tui.dialogs import ConversationsScreen, PassageScreen
 from app.tui.footer import KeyFooter
@@ -34,6 +34,7 @@ WELCOME = (
 )
 
 
+HAND_OVER_KEY = "ctrl+g"  # not Ctrl+T: that is the app-wide dark/light theme key
 NO_DOCS = "No docs loaded yet: press F3 to load a folder, or load the sample docs (Ctrl+P)."
 FRONTIER_KINDS = ("frontier-unavailable", "frontier-failed")
 NOTICE_STYLES = {"frontier-unavailable": "$text-warning", "frontier-failed": "$text-warning", "ledger-failed": "$text-error"}
@@ -58,6 +59,7 @@ class ChatScreen(Screen):
         Binding("ctrl+n", "new_conversation", "New", tooltip="Start a new conversation"),
         Binding("ctrl+r", "reopen", "Reopen", tooltip="Reopen an earlier conversation"),
         Binding("ctrl+o", "sources", "Sources", tooltip="Sources of the last answer; Enter reads one"),
+        Binding(HAND_OVER_KEY, "hand_to_human", "To a human", show=False, tooltip="Hand the last answer to a human"),
         Binding("pageup", "scroll_conversation(-1)", "Scroll up", show=False, tooltip="Scroll the conversation up"),
         Binding("pagedown", "scroll_conversation(1)", "Scroll down", show=False, tooltip="Scroll the conversation down"),
     ]
@@ -93,7 +95,7 @@ class ChatScreen(Screen):
     # --- asking ----------------------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        question = event.value.strip()
+        question = clean_input(event.value).strip()  # a paste can carry control characters
         if event.input.id != "question" or not question:
             return
         event.input.value = ""
@@ -129,7 +131,8 @@ class ChatScreen(Screen):
         try:
             for event in desk.ask(request.question, conversation_id=request.conversation_id, stop=request.stop):
                 post(msg.PipelineEvent(view, event))
-            return  # the last event was Answered
+            post(msg.BudgetChecked(desk.budget()))  # the status line warns from 80% of a cap
+            return
         except Exception as error:  # the pipeline catches its own; this guards the worker itself
             post(msg.Failed(*explain(error), context="answer"))
         post(msg.AnswerAbandoned(view))
@@ -253,6 +256,27 @@ class ChatScreen(Screen):
         lists[-1].focus()
         lists[-1].highlighted = 0
         lists[-1].scroll_visible()
+
+    def action_hand_to_human(self) -> None:
+        """Open a handoff ticket for the latest answer on screen (F6 lists the queue)."""
+        answered = [view.turn for view in self.query(TurnView) if view.turn is not None]
+        if not answered:
+            self.notify("No answer to hand over yet: ask a question first.", markup=False)
+            return
+        if answered[-1].id is None:  # the ledger could not record it (said when it happened)
+            self.notify("The last answer was not logged, so it has no ticket to open.", severity="warning", markup=False)
+            return
+        self._hand_over(self.app, answered[-1].id)
+
+    @work(thread=True, group="handoff", exit_on_error=False)
+    def _hand_over(self, app: Any, turn_id: int) -> None:
+        try:
+            self.post_message(msg.HandedOver(app.desk.set_handoff(turn_id, "open", "handed to a human from the chat")))
+        except Exception as error:
+            self.post_message(msg.Failed(*explain(error), context="handoff"))
+
+    def on_handed_over(self, message: msg.HandedOver) -> None:
+        self.notify(f"Handed to a human: ticket #{message.turn.id} (F6 lists the queue)", markup=False)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if isinstance(event.option_list, SourceList):

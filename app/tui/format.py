@@ -1,7 +1,10 @@
-"""How turns, costs and sources read on screen. Pure functions: no widgets, no core imports.
+"""How turns, costs and sources read on screen. Pure functions: no widgets; from the core only
+its public face's `printable`.
 
 User and model text is always wrapped in `Content` (never parsed as markup), so a
-bracket in a question or a document can't restyle or break the screen.
+bracket in a question or a document can't restyle or break the screen; and passed through
+`printable`, because Content drops only a few control characters and lets ESC reach the
+terminal.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import re
 from typing import Any
 
 from textual.content import Content
+
+from app.core import printable
 
 OUTCOME_LABELS = {
     "answered": "✓ answered",
@@ -48,7 +53,7 @@ def seconds(ms: float | None) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    text = " ".join((text or "").split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
@@ -76,16 +81,31 @@ def outcome_content(outcome: str) -> Content:
     return Content.styled(OUTCOME_LABELS.get(outcome, outcome), OUTCOME_STYLES.get(outcome, "bold"))
 
 
+def cost_versus_frontier(turn: Any) -> str:
+    """'all-frontier $F, saved $S', or '$D more than all-frontier $F' (never a negative saving)."""
+    frontier = turn.counterfactual_cost_usd or 0.0
+    saved = frontier - (turn.cost_usd or 0.0)
+    if saved >= 0:
+        return f"all-frontier {money(frontier, 6)}, saved {money(saved, 6)}"
+    return f"{money(-saved, 6)} more than all-frontier {money(frontier, 6)}"
+
+
 def turn_meta(turn: Any) -> Content:
     """The answer footer: outcome, who and why, check verdict, cost, latency."""
     check = grounding_label(turn)
     check_style = {"passed": "$text-success", "FAILED": "$text-error"}.get(check, "$text-muted")  # n/a: muted
-    saved = (turn.counterfactual_cost_usd or 0.0) - (turn.cost_usd or 0.0)
+    frontier = turn.counterfactual_cost_usd or 0.0
+    saved = frontier - (turn.cost_usd or 0.0)
+    # A turn can cost more than all-frontier (a paid local draft, then an escalation): say so,
+    # the same words as the CLI, never "saved $-…".
+    if saved >= 0:
+        versus = ((" · all-frontier ", "$text-muted"), money(frontier), (" · saved ", "$text-muted"), money(saved))
+    else:
+        versus = (" · ", money(-saved), (" more than all-frontier ", "$text-muted"), money(frontier))
     return Content.assemble(
         outcome_content(turn.outcome), " · ", (who_answered(turn), "bold"), " · check ", (check, check_style), "\n",
         ("why ", "$text-muted"), turn.reason or "—", "\n",
-        ("cost ", "$text-muted"), money(turn.cost_usd), (" · all-frontier ", "$text-muted"),
-        money(turn.counterfactual_cost_usd), (" · saved ", "$text-muted"), money(saved),
+        ("cost ", "$text-muted"), money(turn.cost_usd), *versus,
         (" · latency ", "$text-muted"), seconds(turn.total_ms),
     )
 
@@ -138,7 +158,7 @@ def _markdown_lines(text: str) -> list[tuple[str, str, Content]]:
     """(block kind, list-item marker, rendered line) per source line. Kinds: p, quote, item, code."""
     lines: list[tuple[str, str, Content]] = []
     in_fence = False
-    for line in (text or "").strip("\n").split("\n"):
+    for line in printable(text).strip("\n").split("\n"):
         if FENCE.match(line):
             in_fence = not in_fence
             continue
@@ -222,18 +242,30 @@ def source_label(number: int, source: dict) -> str:
     heading = f" § {source['heading']}" if source.get("heading") else ""
     score = source.get("score")
     tail = f"  ({score:.2f})" if isinstance(score, (int, float)) and score else ""
-    return f"[{number}] {source.get('file', '?')}{heading}{tail}"
+    return printable(f"[{number}] {source.get('file', '?')}{heading}{tail}")
 
 
-def summary_line(summary: Any) -> Content:
+def budget_content(budget: list) -> Content:
+    """Spend against each frontier cap that is set; from 80% in the warning colour."""
+    parts = [Content.styled(use.describe(), "$text-error bold" if use.exhausted else "$text-warning bold" if use.near else "")
+             for use in budget]
+    return Content(" · ").join(parts)
+
+
+def summary_line(summary: Any, budget: list = ()) -> Content:
     # Only checked answers count, by tier: local model · docs quote · frontier.
     tiers = " · ".join(f"{label} {summary.tier(name).answers}" for name, label in
                        (("local-model", "model"), ("docs-quote", "quote"), ("frontier", "frontier")))
-    return Content.assemble(
+    saved, pct = summary.savings_usd, summary.savings_pct
+    if saved >= 0:
+        versus = (" · saved ", (f"{money(saved)} ({pct:.0f}%)", "$text-success bold"), " vs all-frontier")
+    else:  # never "saved $-…" (see turn_meta)
+        versus = (" · ", (f"{money(-saved)} ({-pct:.0f}%)", "$text-warning bold"), " more than all-frontier")
+    line = Content.assemble(
         (f"{summary.turns}", "bold"), " turn · " if summary.turns == 1 else " turns · ", (f"{summary.share_local:.0%}", "bold"),
-        f" local ({tiers}) · spend ", (money(summary.spend_usd), "bold"), " · saved ",
-        (f"{money(summary.savings_usd)} ({summary.savings_pct:.0f}%)", "$text-success bold"), " vs all-frontier",
+        f" local ({tiers}) · spend ", (money(summary.spend_usd), "bold"), *versus,
     )
+    return Content.assemble(line, "\n", budget_content(budget)) if budget else line
 
 
 def explain(error: BaseException) -> tuple[str, str]:

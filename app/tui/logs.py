@@ -106,9 +106,10 @@ def table_layout(total_width: int, turns: list, sort_column: str) -> tuple[list[
 class LogsLoaded(Message):
     """`generation` names the load it answers: a result older than the latest request is dropped."""
 
-    def __init__(self, generation: int, turns: list, summary: Any, daily: list, models: list[str]) -> None:
+    def __init__(self, generation: int, turns: list, summary: Any, daily: list, models: list[str], budget: list) -> None:
         super().__init__()
         self.generation, self.turns, self.summary, self.daily, self.models = generation, turns, summary, daily, models
+        self.budget = budget
 
 
 class LogsScreen(Screen):
@@ -185,7 +186,7 @@ class LogsScreen(Screen):
             desk = app.desk
             turns = desk.turns(where, limit=ROW_LIMIT)
             models = sorted({t.model for t in desk.turns(limit=5000) if t.model})
-            self.post_message(LogsLoaded(generation, turns, desk.summary(where), desk.daily(where), models))
+            self.post_message(LogsLoaded(generation, turns, desk.summary(where), desk.daily(where), models, desk.budget()))
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="logs"))
 
@@ -200,7 +201,7 @@ class LogsScreen(Screen):
             model_select.set_options((m, m) for m in self.models)
             if chosen in self.models:
                 model_select.value = chosen
-        self.query_one("#totals", Static).update(summary_line(message.summary))
+        self.query_one("#totals", Static).update(summary_line(message.summary, message.budget))
         self._fill_table()
         self.daily, self.all_frontier = message.daily, message.summary.counterfactual_usd
         self._draw_chart()

@@ -51,6 +51,22 @@ class AnswerAbandoned(AnswerMessage):
     """The worker itself failed before the pipeline's Answered: no turn to show."""
 
 
+class BudgetChecked(Message):
+    """Spend against each frontier cap that is set (`BudgetUse`s), after an answer."""
+
+    def __init__(self, budget: list) -> None:
+        super().__init__()
+        self.budget = budget
+
+
+class HandedOver(Message):
+    """The chat handed a turn to a human: `turn` as the ledger stores it now (its ticket open)."""
+
+    def __init__(self, turn: Any) -> None:
+        super().__init__()
+        self.turn = turn
+
+
 class IngestEvent(Message):
     """One event of the core's folder sync (IngestStarted, FileIngested, IngestFinished)."""
 

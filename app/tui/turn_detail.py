@@ -14,7 +14,7 @@ from textual.widgets import Header, OptionList, Static
 from app.tui.dialogs import PassageScreen
 from app.tui.facts import Facts, bullets
 from app.tui.footer import KeyFooter
-from app.tui.format import grounding_label, money, outcome_content, seconds, who_answered
+from app.tui.format import cost_versus_frontier, grounding_label, money, outcome_content, printable, seconds, who_answered
 from app.tui.markdown_text import MarkdownText
 from app.tui.turn_view import SourceList
 
@@ -40,7 +40,7 @@ class TurnDetailScreen(Screen):
         grounding = t.grounding or {}
         yield Header()
         with VerticalScroll(id="detail"):
-            yield Static(Content.assemble(("Q ", "bold $text-accent"), t.question), classes="question")
+            yield Static(Content.assemble(("Q ", "bold $text-accent"), printable(t.question)), classes="question")
             yield Static(Content.assemble(outcome_content(t.outcome), " · ", (who_answered(t), "bold"),
                                           " · check ", grounding_label(t)))
             yield _section("Answer")
@@ -56,8 +56,7 @@ class TurnDetailScreen(Screen):
                 ("reason", t.reason or "—"),
                 ("model", t.model or "—"),
                 ("tokens", f"{t.input_tokens} in / {t.output_tokens} out"),
-                ("cost", f"{money(t.cost_usd, 6)}  (all-frontier {money(t.counterfactual_cost_usd, 6)}, "
-                         f"saved {money(t.counterfactual_cost_usd - t.cost_usd, 6)})"),
+                ("cost", f"{money(t.cost_usd, 6)}  ({cost_versus_frontier(t)})"),
                 ("latency", f"retrieval {seconds(t.retrieval_ms)} · first token {seconds(t.first_token_ms)} · "
                             f"total {seconds(t.total_ms)}"),
             ], id="detail-facts")

@@ -10,7 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.tui.facts import Facts
-from app.tui.format import note_key, source_label, turn_meta, turn_notes
+from app.tui.format import note_key, printable, source_label, turn_meta, turn_notes
 from app.tui.markdown_text import MarkdownText
 
 
@@ -53,7 +53,7 @@ class TurnView(Vertical):
         self._composed = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(("You ", "bold $text-accent"), self.question), classes="question")
+        yield Static(Content.assemble(("You ", "bold $text-accent"), printable(self.question)), classes="question")
         yield Static("", classes="progress")
         yield Static("", classes="answer")  # the streaming draft (dim), or a stopped one
         yield MarkdownText(classes="final")  # the checked answer, Markdown rendered

@@ -24,15 +24,15 @@ import time
 import unicodedata
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Generator, Iterator
 
+from app.core.answer.budget import budget_use
 from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.answer.router import Router
 from app.core.docs.retrieval import Retriever
-from app.core.errors import FrontdeskError, ModelError, ProviderError
+from app.core.errors import FrontdeskError, LedgerError, ModelError, ProviderError
 from app.core.events import Event
 from app.core.ledger.turns import Ledger, Turn
 from app.core.passage import Passage
@@ -53,6 +53,13 @@ HANDOFF = (
     "I couldn't find this in our documentation, so I won't guess. "
     "Would you like me to hand your question to a human colleague?"
 )
+
+
+# "Can I talk to a human?", "real person please", "get me an agent": the customer wants a person.
+ASKS_FOR_A_HUMAN = re.compile(
+    r"\b(?:a|an|real|live)\s+(?:human|agent|representative|operator)\b|\b(?:real|live)\s+person\b"
+    r"|\bhuman\s+(?:agent|being)\b"
+    r"|\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:someone|somebody|a\s+person|support\s+staff)\b", re.IGNORECASE)
 
 
 class _Stopped(Exception):
@@ -127,9 +134,9 @@ class Assistant:
             turn.outcome = "stopped"
             turn.actions.append("abandoned by the front end")
             raise
-        except KeyboardInterrupt:  # Ctrl-C in a terminal: record what was said so far, then stop
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, or a front end's SIGTERM/SIGHUP: record, then stop
             turn.outcome = "stopped"
-            turn.actions.append("interrupted by the user (Ctrl-C)")
+            turn.actions.append(f"interrupted ({str(interrupt) or 'Ctrl-C'})")
             raise
         except (FrontdeskError, ProviderError) as error:
             turn.outcome, turn.error = "failed", str(error)
@@ -153,8 +160,10 @@ class _Run:
         self.local_usage = Usage()
         self.frontier_usage = Usage()
         self.frontier_answered = False
+        self.frontier_wanted = False  # routed or escalated to the frontier
         self.request_started = False
         self.draft_streamed = False
+        self.partial = ""
         self.full_prompt_chars = 0
         self.recorded = False
         self.notes: list[dict] = []  # for the user, in order; finish() adds the error's and the quote's
@@ -178,10 +187,13 @@ class _Run:
         turn.route, turn.topic, turn.reason = decision.route, decision.topic, decision.reason
         yield Routed(decision)
 
+        if ASKS_FOR_A_HUMAN.search(query):
+            self._needs_human("the customer asked for a human")
         if decision.topic == "out_of_scope":
             self._final("refused", REFUSAL, route="none", action="declined: outside customer support")
         elif not decision.answerable or not passages:
             self._final("handoff", HANDOFF, route="none", action=f"handoff: best passage score {top_score:.2f} below the relevance floor")
+            self._needs_human("no relevant source in the docs")
         elif decision.route == "local":
             yield from self._local_then_fallbacks(passages)
         else:
@@ -238,6 +250,7 @@ class _Run:
         yield from self._frontier_or_extractive(passages, why=why, quote=quote)
 
     def _frontier_or_extractive(self, passages: list[Passage], why: str, quote: Quote | None = None) -> Iterator[Event]:
+        self.frontier_wanted = True
         unusable = self._frontier_unusable()
         if unusable:
             self.turn.error = self.turn.error or unusable
@@ -270,21 +283,33 @@ class _Run:
             if failure.sent:
                 self._record_egress(sendable, redactions, question)
             self.turn.error = str(failure)
+            if self.partial.strip():  # the cut-off text stays on record (its tokens are billed)
+                self.turn.actions.append(f"frontier answer cut off after {len(self.partial)} characters: {self.partial}")
             yield _withdrawn(failure.title, streamed=self.draft_streamed)
             yield Notice(f"{failure.title} Answering from your docs instead.", "frontier-failed")
             yield from self._extractive(passages, f"frontier failed: {failure.title}", quote)
             return
         self._record_egress(sendable, redactions, question)
         self.frontier_answered = True
-        self.turn.route, self.turn.model = "frontier", self.a.frontier.model_name
+        self.turn.route, self.turn.model = "frontier", self.frontier_usage.answered_by_model or self.a.frontier.model_name
+        if self.frontier_usage.failover:
+            self.turn.actions.append(self.frontier_usage.failover)
+            self._note("degraded", self.frontier_usage.failover[0].upper() + self.frontier_usage.failover[1:] + ".")
         check = check_grounding(answer, sendable, self.a.embedder)
         self.turn.grounding = check.to_json()
         if check.passed:
             self._final("answered", answer, sources=sendable, answered_by="frontier", action="frontier answer passed the grounding check")
         else:
             # Shown, but never as fact: every unsupported span is marked in the text itself.
+            self._needs_human("the answer failed the grounding check")
             self._final("answered", mark_unsupported(answer, check), sources=sendable, answered_by="frontier",
                         action="frontier answer failed the check; unsupported spans marked: " + _spans_text(check))
+        if self.frontier_usage.hit_limit:  # shown, but never as if it were whole
+            limit = self.a.settings.frontier.max_tokens
+            self.turn.answer += "\n\n… (cut off: the answer reached frontier.max_tokens)"
+            self.turn.actions.append(f"frontier answer cut off at max_tokens ({limit})")
+            self.turn.error = (f"The frontier's answer was cut off at frontier.max_tokens ({limit} tokens).\n"
+                               "  Raise frontier.max_tokens in frontdesk.toml to get whole answers.")
 
     def _record_egress(self, sendable: list[Passage], redactions: int, question) -> None:
         """What left the machine: recorded only once a request may have reached the API."""
@@ -293,6 +318,8 @@ class _Run:
 
     def _extractive(self, passages: list[Passage], action: str, quote: Quote | None = None) -> Iterator[Event]:
         """The docs quote as the last resort: the frontier was wanted and could not answer."""
+        if self.turn.topic == "pricing":  # a price quoted without the frontier's reading: a person checks
+            self._needs_human("a pricing question answered from the docs while the frontier was unavailable")
         yield from self._show_quote(quote or self.a.docs_quote(self.turn.question, passages)[0], action,
                                     notice="Quoted from your docs; not verified by the frontier model.")
 
@@ -310,6 +337,7 @@ class _Run:
         if self.stop.is_set():  # stopped while retrieving or between drafts
             raise _Stopped
         self.draft_streamed = False
+        self.partial = ""  # what a failed stream had said: kept in the ledger, never shown as the answer
         pieces: list[str] = []
         stream = provider.generate(prompt, usage)
         self.request_started = True  # the first next() below sends it
@@ -325,6 +353,9 @@ class _Run:
         except (_Stopped, GeneratorExit, KeyboardInterrupt):
             self.turn.answer = "".join(pieces)  # a stopped turn keeps what was said
             raise
+        except BaseException:
+            self.partial = "".join(pieces)
+            raise
         finally:
             stream.close()
         return "".join(pieces).strip()
@@ -332,13 +363,13 @@ class _Run:
     def _frontier_unusable(self) -> str | None:
         if not self.a.frontier.available:
             return self.a.frontier.unavailable_reason()
-        budget = self.a.settings.frontier.monthly_budget_usd
-        if budget > 0:
-            month_start = datetime.now(timezone.utc).strftime("%Y-%m-01")
-            spent = self.a.ledger.spend_since(month_start)
-            if spent >= budget:
-                return (f"The monthly frontier budget is used up (${spent:.2f} of ${budget:.2f}): "
-                        "raise frontier.monthly_budget_usd in frontdesk.toml to escalate again.")
+        try:
+            budget = budget_use(self.a.settings.frontier, self.a.ledger.spend_since)
+        except LedgerError as error:  # no record of the spend: don't escalate blind
+            return f"The frontier budget cannot be checked: {error.title}"
+        for use in budget:
+            if use.exhausted:
+                return use.refusal()
         return None
 
     def _redacted(self, passages: list[Passage]) -> tuple[list[Passage], int]:
@@ -363,6 +394,11 @@ class _Run:
             self.turn.sources = [p.to_json() for p in sources]
         self.turn.actions.append(action)
 
+    def _needs_human(self, reason: str) -> None:
+        """Queue the turn for a person (the first reason is kept)."""
+        if not self.turn.needs_human:
+            self.turn.needs_human, self.turn.handoff = reason, "open"
+
     def _note(self, kind: str, text: str) -> None:
         self.notes.append({"kind": kind, "text": text})
 
@@ -378,7 +414,7 @@ class _Run:
         turn.total_ms = self._ms()
         turn.input_tokens = self.local_usage.input_tokens + self.frontier_usage.input_tokens
         turn.output_tokens = self.local_usage.output_tokens + self.frontier_usage.output_tokens
-        turn.frontier_cost_usd = round(prices_for(settings, "frontier").cost(self.frontier_usage), 8)
+        turn.frontier_cost_usd = round(self._frontier_billed(self.frontier_usage), 8)
         turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + turn.frontier_cost_usd, 8)
         turn.counterfactual_cost_usd = self._counterfactual_cost()
         turn.notes = self.notes + _closing_notes(turn)
@@ -389,23 +425,28 @@ class _Run:
             return str(error)
         return None
 
+    def _frontier_billed(self, usage: Usage) -> float:
+        """What the frontier billed: priced by the provider itself (a failover between two price
+        lists), else at the frontier's prices."""
+        return usage.billed_usd if usage.billed_usd is not None else prices_for(self.a.settings, "frontier").cost(usage)
+
     def _counterfactual_cost(self) -> float:
         """What an all-frontier desk would have paid for this question.
 
         The frontier call itself when it answered; else the same prompt and answer at
         frontier prices. A turn nobody answered (refused, handed off, stopped, failed)
-        claims no saving.
+        claims no saving, and nor does one the frontier was wanted for and could not answer
+        (no key, over budget, an outage): its docs quote is a fallback, not a saving.
         """
         turn = self.turn
         if self.frontier_answered:
-            usage = self.frontier_usage
-        elif turn.answered_by == "none":  # refused, handed off, stopped, failed: no answer, no saving
+            return round(self._frontier_billed(self.frontier_usage), 8)
+        if turn.answered_by == "none" or self.frontier_wanted:
             return turn.cost_usd
-        else:
-            usage = Usage(
-                estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
-                estimate_tokens(turn.answer),
-            )
+        usage = Usage(
+            estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
+            estimate_tokens(turn.answer),
+        )
         return round(prices_for(self.a.settings, "frontier").cost(usage), 8)
 
 

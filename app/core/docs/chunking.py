@@ -42,8 +42,13 @@ class _Block:
     tokens: int = 0
 
 
-def chunk_document(file: str, text: str, count_tokens: Callable[[list[str]], list[int]], max_tokens: int = 128) -> list[Chunk]:
-    """Split `text` into chunks of at most `max_tokens` tokens (as counted by `count_tokens`)."""
+def chunk_document(
+    file: str, text: str, count_tokens: Callable[[list[str]], list[int]], max_tokens: int = 128, root: str = "",
+) -> list[Chunk]:
+    """Split `text` into chunks of at most `max_tokens` tokens (as counted by `count_tokens`).
+
+    `root` is the docs folder `file` is relative to; it is part of every chunk id.
+    """
     chunks: list[Chunk] = []
     seen: dict[tuple[str, str], int] = {}
     for heading, blocks in _sections(text):
@@ -58,7 +63,7 @@ def chunk_document(file: str, text: str, count_tokens: Callable[[list[str]], lis
             key = (heading, body)
             occurrence = seen.get(key, 0)
             seen[key] = occurrence + 1
-            chunks.append(Chunk(chunk_id(file, heading, body, occurrence), body, heading, start, end))
+            chunks.append(Chunk(chunk_id(root, file, heading, body, occurrence), body, heading, start, end))
     return chunks
 
 
@@ -87,9 +92,10 @@ def _without_slivers(text: str, spans: list[tuple[int, int]], budget: int, count
     return kept
 
 
-def chunk_id(file: str, heading: str, text: str, occurrence: int = 0) -> str:
-    # The same text under the same heading twice in one file needs two records.
-    digest = hashlib.sha256(f"{file}\x00{heading}\x00{text}\x00{occurrence}".encode()).hexdigest()
+def chunk_id(root: str, file: str, heading: str, text: str, occurrence: int = 0) -> str:
+    # The same text under the same heading twice in one file needs two records; the same
+    # file in two docs folders needs two too, or each ingest would take the other's over.
+    digest = hashlib.sha256(f"{root}\x00{file}\x00{heading}\x00{text}\x00{occurrence}".encode()).hexdigest()
     return digest[:32]
 
 

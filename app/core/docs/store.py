@@ -8,10 +8,15 @@ for incremental ingest (no side manifest that could disagree with it after a cra
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
 
@@ -57,8 +62,34 @@ class Record:
 class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.read_only = False  # True: a copy of a store this user cannot write (see _open_local)
+        self._copy: tempfile.TemporaryDirectory | None = None
 
     @cached_property
+    def _collection(self):
+        with self._first_open_lock():
+            client = self._client()
+            try:
+                # Embeddings are always passed in: Chroma's default embedder would download a model.
+                return client.get_or_create_collection(
+                    self.settings.general.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+                )
+            except Exception as error:
+                raise StoreError(f"Cannot open collection {self.settings.general.collection!r}: {error}", "Check the Chroma store.") from None
+
+    @contextmanager
+    def _first_open_lock(self):
+        """Chroma creates its tables and the collection without guarding against another process
+        doing the same ("table collections already exists"), so two frontdesks starting on a new
+        data dir take turns: the second waits for the first to finish opening."""
+        if self.settings.general.chroma_url or not _writable(self.settings.home):
+            yield
+            return
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.home / ".store.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def _client(self):
         try:
             import chromadb
@@ -78,8 +109,7 @@ class Store:
                 )
                 client.heartbeat()
                 return client
-            self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+            return chromadb.PersistentClient(path=self._open_local(), settings=chroma_settings)
         except StoreError:
             raise
         except Exception as error:
@@ -89,15 +119,30 @@ class Store:
                 "Check that the Chroma server is running" if url else "Check the data directory (FRONTDESK_HOME) is writable.",
             ) from None
 
-    @cached_property
-    def _collection(self):
-        try:
-            # Embeddings are always passed in: Chroma's default embedder would download a model.
-            return self._client.get_or_create_collection(
-                self.settings.general.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
-            )
-        except Exception as error:
-            raise StoreError(f"Cannot open collection {self.settings.general.collection!r}: {error}", "Check the Chroma store.") from None
+    def _open_local(self) -> str:
+        """The folder to open: the store itself, or a copy of it when this user cannot write it.
+
+        Chroma writes to its database even to open it, so a read-only store (a shared or backed-up
+        data dir) is searched through a private temporary copy; writes to it are refused."""
+        chroma_dir = self.settings.chroma_dir
+        if _writable(chroma_dir) and _writable(chroma_dir / "chroma.sqlite3"):
+            chroma_dir.mkdir(parents=True, exist_ok=True)
+            return str(chroma_dir)
+        if not (chroma_dir / "chroma.sqlite3").is_file():
+            raise self._read_only_error()
+        self._copy = tempfile.TemporaryDirectory(prefix="frontdesk-store-")  # removed with this Store
+        shutil.copytree(chroma_dir, self._copy.name, dirs_exist_ok=True)
+        self.read_only = True
+        return self._copy.name
+
+    def _read_only_error(self) -> StoreError:
+        return StoreError(f"The data dir {self.settings.home} is read-only: the docs store cannot be written",
+                          "Fix its permissions, or set FRONTDESK_HOME to a folder you can write.")
+
+    def _check_writable(self) -> None:
+        self._collection  # opening is what finds out
+        if self.read_only:
+            raise self._read_only_error()
 
     def count(self) -> int:
         return self._collection.count()
@@ -147,6 +192,7 @@ class Store:
         One call each for a whole batch of files: Chroma's per-call overhead is what
         separates ingest speed from raw embedding speed.
         """
+        self._check_writable()
         for i in range(0, len(records), _PAGE):
             page = records[i:i + _PAGE]
             self._collection.upsert(
@@ -159,6 +205,8 @@ class Store:
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
+        if ids:
+            self._check_writable()
         for i in range(0, len(ids), _PAGE):
             self._collection.delete(ids=ids[i:i + _PAGE])
 
@@ -191,6 +239,12 @@ class Store:
         page = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
+
+
+def _writable(path: Path) -> bool:
+    """Whether this user may write there: the path if it exists, else the nearest folder above it."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    return os.access(existing, os.W_OK | (os.X_OK if existing.is_dir() else 0))
 
 
 def _passage(record_id: str, text: str, metadata: dict, score: float) -> Passage:

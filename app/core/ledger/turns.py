@@ -8,8 +8,10 @@ never leaves half a row.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -81,6 +83,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE turns ADD COLUMN frontier_cost_usd REAL NOT NULL DEFAULT 0;
         UPDATE turns SET frontier_cost_usd = cost_usd WHERE route = 'frontier';
     """),
+    # The human handoff queue: why a person should look at a turn ('' = no need) and where the
+    # ticket stands. Older rows that offered a handoff (nothing relevant in the docs) join it.
+    ("006_handoff", """
+        ALTER TABLE turns ADD COLUMN needs_human TEXT NOT NULL DEFAULT '';
+        ALTER TABLE turns ADD COLUMN handoff TEXT NOT NULL DEFAULT '';
+        UPDATE turns SET needs_human = 'no relevant source in the docs', handoff = 'open' WHERE outcome = 'handoff';
+        CREATE INDEX turns_handoff ON turns(handoff);
+    """),
 ]
 
 # Who answered a turn: the local model, a verbatim docs quote, the frontier model, or nobody
@@ -124,6 +134,8 @@ class Turn:
     notes: list[dict] = field(default_factory=list)  # [{"kind", "text"}]: what to tell the user; kinds in NOTE_KINDS
     egress_passage_ids: list[str] = field(default_factory=list)  # passages that left the machine
     redactions: int = 0
+    needs_human: str = ""  # why a person should look at this turn ('' = no need)
+    handoff: str = ""  # the ticket: '' (none) | open | done
     created_at: str = ""
     id: int | None = None
 
@@ -164,10 +176,11 @@ class TurnFilter:
     text: str | None = None  # substring of question or answer
     conversation_id: str | None = None
     egress_only: bool = False
+    handoff: str | None = None  # "open" or "done": the handoff queue
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
-        for column in ("route", "outcome", "answered_by", "conversation_id"):
+        for column in ("route", "outcome", "answered_by", "conversation_id", "handoff"):
             if getattr(self, column):
                 clauses.append(f"{column} = ?")
                 params.append(getattr(self, column))
@@ -254,38 +267,68 @@ class Summary:
 
 
 class Ledger:
+    """The turns table. Constructing one never fails: a ledger that cannot be opened (damaged,
+    locked, read-only) raises its LedgerError from each call instead, so an answer can still be
+    given and the pipeline reports the failed write as a warning."""
+
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()  # the TUI writes from workers; SQLite connections aren't shared
+        self._db: sqlite3.Connection | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise _ledger_error(path, "opened", error) from None
+            self._connection()
+        except LedgerError:
+            pass  # said again by the first call that needs the ledger
 
-    def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
-            for name, sql in MIGRATIONS:
-                if name in applied:
-                    continue
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in filter(str.strip, sql.split(";")):
-                        self._db.execute(statement)
-                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
-                    self._db.execute("COMMIT")
-                except Exception:
-                    self._db.execute("ROLLBACK")
-                    raise
+    def _connection(self) -> sqlite3.Connection:
+        """The open database, opened on first need (again after a failed try: a lock may have gone)."""
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        if not _writable(self.path):
+            return self._open_read_only()
+        db = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=5000")  # first: another process may be creating the file too
+            _use_wal(db)
+            _migrate(db)
+            return db
+        except (sqlite3.DatabaseError, OSError) as error:
+            if db is not None:
+                db.close()
+            raise _ledger_error(self.path, "opened", error) from None
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Reading (logs, export) works in a data dir this user cannot write; recording does not."""
+        if not self.path.is_file():
+            raise _read_only_error(self.path)
+        # A WAL database can be opened read-only only while its -shm file exists; when it does
+        # not (every writer closed cleanly) nobody can be writing it, so it is immutable.
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            db.row_factory = sqlite3.Row
+            try:
+                pending = _pending(db)
+                break
+            except sqlite3.DatabaseError as error:
+                db.close()
+                if "unable to open" not in str(error):
+                    raise _ledger_error(self.path, "opened", error) from None
+        else:
+            raise _read_only_error(self.path)
+        if pending:  # an upgrade would have to write
+            db.close()
+            raise _read_only_error(self.path)
+        return db
 
     def applied_migrations(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        return [row[0] for row in self._execute("SELECT name FROM migrations ORDER BY name")]
 
     def _execute(self, sql: str, params: Iterable[Any] = (), fetch: str = "all", doing: str = "read") -> Any:
         """Every statement goes through here, so a locked or damaged file becomes a LedgerError.
@@ -294,7 +337,7 @@ class Ledger:
         """
         try:
             with self._lock:
-                cursor = self._db.execute(sql, list(params))
+                cursor = self._connection().execute(sql, list(params))
                 return {"all": cursor.fetchall, "one": cursor.fetchone, "id": lambda: cursor.lastrowid}[fetch]()
         except sqlite3.DatabaseError as error:
             raise _ledger_error(self.path, doing, error) from None
@@ -347,6 +390,23 @@ class Ledger:
         )
         return row[0]
 
+    def turn(self, turn_id: int) -> Turn:
+        row = self._execute("SELECT * FROM turns WHERE id = ?", (turn_id,), fetch="one")
+        if row is None:
+            raise LedgerError(f"No turn #{turn_id} in the ledger",
+                              "List turns with `frontdesk logs`, the handoff queue with `frontdesk handoff`.")
+        return _turn(row)
+
+    def set_handoff(self, turn_id: int, status: str, reason: str = "handed to a human") -> Turn:
+        """Open, close ("done") or reopen the handoff ticket of a turn. A turn the pipeline did
+        not flag gets `reason` (a person asked for it). Returns the turn as stored now."""
+        if status not in ("open", "done"):
+            raise ValueError(f"handoff status {status!r}")
+        self.turn(turn_id)  # says so when there is no such turn
+        self._execute("UPDATE turns SET handoff = ?, needs_human = CASE WHEN needs_human = '' THEN ? ELSE needs_human END "
+                      "WHERE id = ?", (status, reason, turn_id), fetch="one", doing="written")
+        return self.turn(turn_id)
+
     def conversations(self, limit: int = 50) -> list[tuple[str, str, str, int]]:
         """(conversation_id, started_at, first question, turns), newest first."""
         rows = self._execute(
@@ -358,15 +418,88 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
-def _ledger_error(path: Path, doing: str, error: sqlite3.DatabaseError) -> LedgerError:
-    if "locked" in str(error) or "busy" in str(error):
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a new ledger to WAL (readers never wait for the writer); an old one is WAL already.
+
+    The switch needs the file to itself, and SQLite answers "locked" at once, without waiting,
+    when another process is opening the same new ledger: by the next try it has usually
+    switched it, which is all this one wanted.
+    """
+    for _ in range(50):
+        try:
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode == "wal" or db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+        time.sleep(0.1)
+    raise sqlite3.OperationalError("database is locked")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the pending migrations in one transaction.
+
+    Another process may be opening the same new ledger at this moment, so what is applied
+    is read again under the write lock (BEGIN IMMEDIATE): whichever comes second finds the
+    other's migrations done and applies nothing.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    if not _pending(db):  # the usual case: no write lock taken
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for name, sql in _pending(db):
+            for statement in filter(str.strip, sql.split(";")):
+                db.execute(statement)
+            db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
+        db.execute("COMMIT")
+    except Exception:
+        if db.in_transaction:  # some errors (a full disk) have rolled it back already
+            db.execute("ROLLBACK")
+        raise
+
+
+def _pending(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    try:
+        applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        applied = set()  # an empty file (read-only, so the table could not be created)
+    return [(name, sql) for name, sql in MIGRATIONS if name not in applied]
+
+
+def _writable(path: Path) -> bool:
+    """Whether this user may write the ledger: SQLite writes its file and, beside it, its journals."""
+    folder = next(p for p in path.parents if p.exists())  # the data dir, or the folder it will be made in
+    return os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _read_only_error(path: Path) -> LedgerError:
+    return LedgerError(f"The data dir {path.parent} is read-only: the ledger cannot be "
+                       f"{'written' if path.is_file() else 'created'}",
+                       "Fix its permissions, or set FRONTDESK_HOME to a folder you can write.")
+
+
+def _ledger_error(path: Path, doing: str, error: Exception) -> LedgerError:
+    text = str(error)
+    if isinstance(error, OSError) or "readonly" in text or "unable to open" in text:
+        # A permissions problem, never "damaged": moving the file aside would not help.
+        if not _writable(path) or "readonly" in text:
+            return _read_only_error(path)
+        return LedgerError(f"The ledger at {path} cannot be {doing}: {text}",
+                           "Check that the data dir (FRONTDESK_HOME) and the ledger file can be read and written.")
+    if "locked" in text or "busy" in text:
         fix = "Another program holds the ledger (another frontdesk, or a SQLite browser): close it and try again."
     else:
         fix = f"If the file is damaged, move it aside (e.g. mv {path} {path}.bad); a new ledger is created on the next run."
-    return LedgerError(f"The ledger at {path} cannot be {doing}: {error}", fix)
+    return LedgerError(f"The ledger at {path} cannot be {doing}: {text}", fix)
 
 
 def _turn(row: sqlite3.Row) -> Turn:

@@ -46,6 +46,9 @@ class AnthropicProvider:
         self.base_url: str | None = settings.frontier.base_url or None  # None: the SDK's default
         self.timeout: float = settings.frontier.timeout
         self.max_retries: int = settings.frontier.max_retries
+        # frontier.timeout bounds the whole call: the SDK's attempts share it, so an endpoint
+        # that accepts and never answers costs frontier.timeout, not (retries + 1) times it.
+        self.attempt_timeout: float = self.timeout / (self.max_retries + 1)
         self._api_key: str | None = settings.api_key or None
         self._key_source: str = settings.api_key_source or "ANTHROPIC_API_KEY"
         self._client: Anthropic | None = None
@@ -89,6 +92,7 @@ class AnthropicProvider:
                         if event.usage.input_tokens is not None:
                             usage.input_tokens = base_in + event.usage.input_tokens
                         final_usage = True
+                        usage.hit_limit = usage.hit_limit or event.delta.stop_reason == "max_tokens"
                     elif event.type == "message_stop":
                         finished = True
         except _sdk_errors() as error:
@@ -150,7 +154,7 @@ class AnthropicProvider:
                 options: dict[str, Any] = {
                     "api_key": self._api_key,
                     "base_url": self.base_url,
-                    "timeout": self.timeout,
+                    "timeout": self.attempt_timeout,
                     "max_retries": self.max_retries,
                 }
                 if "open_telemetry" in inspect.signature(anthropic.Anthropic).parameters:
@@ -174,8 +178,10 @@ class AnthropicProvider:
 
         timeouts, transport = _transport_errors()
         if isinstance(error, (anthropic.APITimeoutError, *timeouts)):
+            attempts = self.max_retries + 1
+            tries = f" ({attempts} attempts of {self.attempt_timeout:.3g} s)" if attempts > 1 else ""
             return self._error(
-                f"The Anthropic API did not answer within {self.timeout:g} s.",
+                f"The Anthropic API did not answer within {self.timeout:g} s{tries}.",
                 "Ask again later, or raise frontier.timeout (FRONTDESK_FRONTIER_TIMEOUT).",
                 retryable=True,
             )

@@ -15,6 +15,11 @@ from typing import Iterator, Protocol
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    hit_limit: bool = False  # the model stopped at max_tokens: the text is cut off
+    # Set by a provider that prices its own calls (a failover between two price lists):
+    billed_usd: float | None = None  # dollars billed; None = price the tokens at the kind's prices
+    answered_by_model: str = ""  # the model that wrote the answer, when not the provider's own name
+    failover: str = ""  # why a second provider answered, for the turn's record
 
 
 @dataclass(frozen=True)

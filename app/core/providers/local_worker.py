@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -87,7 +88,11 @@ class LocalWorker:
                 return
             self._ready = False
             self.port = free_port()
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self.log_path.touch()
+            except OSError:  # a read-only data dir: the worker still runs, its log goes to /tmp
+                self.log_path = Path(tempfile.gettempdir()) / f"frontdesk-local-worker-{os.getuid()}.log"
             command = [
                 sys.executable, "-m", __name__, str(os.getpid()),
                 "--model", str(self.model_path), "--model_alias", self.alias,
