@@ -66,6 +66,7 @@ class Behaviour:
     drop_after: int | None = None  # streaming: close the socket after this many text deltas
     clean_drop: bool = False  # ...ending the chunked body properly instead (a truncated but well-formed stream)
     stream_error: str | None = None  # streaming: send `event: error` of this type after the first delta
+    malformed: bool = False  # streaming: send an event whose data is not JSON after the first delta
 
 
 def tokens(text: str) -> int:
@@ -164,6 +165,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._drop(behaviour.clean_drop)
             send("content_block_delta", {"type": "content_block_delta", "index": 0,
                                          "delta": {"type": "text_delta", "text": piece}})
+            if behaviour.malformed:
+                payload = b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\n\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+                self.wfile.flush()
+                return self._drop(clean=True)
             if behaviour.stream_error:
                 send("error", {"type": "error", "error": {"type": behaviour.stream_error,
                                                           "message": behaviour.message or "Overloaded"}})
@@ -235,6 +241,9 @@ class FakeAnthropic:
     def queue_stream_error(self, error_type: str = "overloaded_error", message: str = "Overloaded",
                            text: str | None = None) -> "FakeAnthropic":
         return self.queue(Behaviour(text=text, stream_error=error_type, message=message))
+
+    def queue_malformed(self, text: str | None = None) -> "FakeAnthropic":
+        return self.queue(Behaviour(text=text, malformed=True))
 
     def _next_behaviour(self) -> Behaviour:
         try:

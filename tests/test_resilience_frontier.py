@@ -234,7 +234,7 @@ def test_tiny_amounts_read_as_amounts():
 
 # --- failures mid-stream ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fault", ["cut", "clean-cut", "error-event", "stall"])
+@pytest.mark.parametrize("fault", ["cut", "clean-cut", "error-event", "malformed-event", "stall"])
 def test_a_stream_that_fails_halfway_is_never_shown_as_the_answer(desk, server, fault):
     text = "Extra seats on the Team plan cost twelve dollars each per month, billed with the plan you are on."
     if fault == "cut":
@@ -243,6 +243,8 @@ def test_a_stream_that_fails_halfway_is_never_shown_as_the_answer(desk, server, 
         server.queue_drop(after_deltas=3, clean=True, text=text)
     elif fault == "error-event":  # an `event: error` in the middle of the stream
         server.queue_stream_error("overloaded_error", text=text)
+    elif fault == "malformed-event":  # an event whose data is not JSON
+        server.queue_malformed(text=text)
     else:  # no byte for longer than the read timeout
         server.queue_delay(30, text=text)
     services = desk(**{"frontier.max_retries": 0, "frontier.timeout": 2})
@@ -256,3 +258,14 @@ def test_a_stream_that_fails_halfway_is_never_shown_as_the_answer(desk, server, 
         assert partial and text[:12] in partial[0], turn.actions  # the cut-off text stays on record
         assert turn.cost_usd > 0 and turn.frontier_cost_usd == turn.cost_usd  # what streamed was billed
     assert turn.counterfactual_cost_usd == turn.cost_usd  # and no saving is claimed
+
+
+def test_a_model_that_fails_to_load_announces_no_draft(desk, cli, monkeypatch, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 4096)  # a header and nothing else: llama.cpp refuses it
+    services = desk()
+    monkeypatch.setenv("FRONTDESK_HOME", str(services.settings.home))
+    monkeypatch.setenv("FRONTDESK_LOCAL_MODEL", str(broken))
+    result = cli("ask", "how do I reset my password?")
+    assert result.code == 0, result.err
+    assert "[local draft" not in result.err and "Forgot password" in result.out

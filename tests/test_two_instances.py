@@ -258,6 +258,7 @@ def test_a_second_ingest_past_the_wait_limit_is_refused_with_the_holders_pid(doc
     assert refused.returncode == 2, refused.stderr
     assert (f"error: Another frontdesk is loading docs into {docs_home} (pid {held_lock.pid})\n"
             "  Wait for it to finish, then run the ingest again.\n") in refused.stderr
+    assert f"waiting for another frontdesk (pid {held_lock.pid}) to finish loading docs" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert refused.stdout == ""
     assert held_lock.popen.poll() is None  # the holder was not disturbed

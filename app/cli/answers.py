@@ -49,17 +49,22 @@ class _Shown:
     def __init__(self, stream: bool, told: set[tuple[str, str]]):
         self.stream, self.out, self.told = stream, sys.stderr, told
         self.ledger_failed = False
+        self.pending_label = ""
         self.turn: Turn | None = None
 
     def on_drafting(self, event) -> None:
-        if self.stream:
-            label = f"[{event.kind} draft: {event.model}]"
-            self.out.write(f"\x1b[2m{label}\x1b[0m\n" if self.out.isatty() else f"{label}\n")
+        # Said with the first token: a model that fails to load or start sends none, and no
+        # "[local draft: …]" header then announces a draft that never comes.
+        self.pending_label = f"[{event.kind} draft: {event.model}]"
 
     def on_token(self, event) -> None:
-        if self.stream:
-            self.out.write(event.text)
-            self.out.flush()
+        if not self.stream:
+            return
+        if self.pending_label:
+            label, self.pending_label = self.pending_label, ""
+            self.out.write(f"\x1b[2m{label}\x1b[0m\n" if self.out.isatty() else f"{label}\n")
+        self.out.write(event.text)
+        self.out.flush()
 
     def on_draft_withdrawn(self, event) -> None:
         if self.stream and event.streamed:  # a model that failed before any text has no draft to withdraw

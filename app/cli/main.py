@@ -157,6 +157,10 @@ class _IngestShown:
     def __init__(self, progress: ProgressBar | None, verbose: bool):
         self.progress, self.verbose, self.summary = progress, verbose, None
 
+    def on_ingest_waiting(self, event) -> None:
+        print(f"waiting for another frontdesk (pid {event.pid or '?'}) to finish loading docs into {event.home}…",
+              file=sys.stderr, flush=True)
+
     def on_ingest_started(self, event) -> None:
         if self.progress:
             self.progress.start(event.total_files, f"Ingesting {event.root}")

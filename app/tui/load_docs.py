@@ -167,6 +167,11 @@ class LoadDocsScreen(Screen):
     def on_ingest_event(self, message: msg.IngestEvent) -> None:
         dispatch(message.event, self)
 
+    def on_ingest_waiting(self, event: Any) -> None:
+        self.query_one("#progress-label", Static).update(
+            Content(f"waiting for another frontdesk (pid {event.pid or '?'}) to finish loading docs…"))
+        self.app.ingest_status = "docs: waiting for another load"
+
     def on_ingest_started(self, event: Any) -> None:
         self.query_one("#progress", ProgressBar).update(total=event.total_files, progress=0)
         self.query_one("#progress-label", Static).update(Content(f"0/{event.total_files} files"))
