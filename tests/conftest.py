@@ -137,3 +137,14 @@ def desk(knowledge_home, tmp_path, server, monkeypatch):
 
     return build
 
+
+
+@pytest.fixture
+def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
+    """A private copy of the ingested sample docs, for tests that ask (asking writes the ledger)."""
+    import shutil
+
+    home = tmp_path / "asking-home"
+    shutil.copytree(knowledge_home, home)
+    monkeypatch.setenv("FRONTDESK_HOME", str(home))
+    return home

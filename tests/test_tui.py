@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 from app.core.settings import load_settings
 from app.tui.app import FrontdeskApp
 from conftest import ROOT
+from tui_support import notifications, wait_for
 
 SIZE = (100, 32)
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 240.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.1)
 
 
 async def open_logs(pilot):
@@ -39,18 +27,6 @@ async def open_logs(pilot):
     logs = pilot.app.screen
     await wait_for(pilot, lambda: logs.query_one("#turns").row_count == 5, 30, "the turns")
     return logs
-
-
-def notifications(app) -> str:
-    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
-
-
-@pytest.fixture
-def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "asking-home"
-    shutil.copytree(knowledge_home, home)
-    monkeypatch.setenv("FRONTDESK_HOME", str(home))
-    return home
 
 
 def seed_turns(home: Path) -> list:
@@ -259,6 +235,24 @@ async def test_empty_store_offer_then_load_a_folder_with_a_bad_file(home, tmp_pa
 
 
 # --- logs --------------------------------------------------------------------------------------
+
+async def test_the_logs_totals_show_spend_against_each_frontier_cap(home):
+    from app.core.ledger.turns import Ledger, Turn
+
+    ledger = Ledger(home / "ledger.sqlite3")
+    ledger.record(Turn("today's pricing question", "c0", route="frontier", outcome="answered", answered_by="frontier",
+                       cost_usd=0.9, frontier_cost_usd=0.9, counterfactual_cost_usd=0.9))
+    ledger.close()
+    app = FrontdeskApp(load_settings(flags={"frontier.daily_budget_usd": 1.0, "frontier.monthly_budget_usd": 50.0}),
+                       load_models=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        logs = pilot.app.screen
+        await wait_for(pilot, lambda: "frontier budget" in str(logs.query_one("#totals").render()), 30, "the totals")
+        totals = str(logs.query_one("#totals").render())
+        assert "daily frontier budget: $0.90 of $1.00 (90%)" in totals
+        assert "monthly frontier budget: $0.90 of $50.00 (2%)" in totals
+
 
 async def test_logs_filter_sort_and_export(home):
     from app.tui.dialogs import ExportScreen
@@ -556,7 +550,7 @@ async def test_logs_fit_80_columns_and_ignore_stale_loads(home):
         await wait_for(pilot, lambda: table.row_count == 1, 30, "the filters")
         # A load that was overtaken arrives late (thread workers can't be cancelled): ignored.
         # (Its summary of None would fail the handler if it were drawn.)
-        logs.post_message(LogsLoaded(logs.generation - 1, [], None, [], []))
+        logs.post_message(LogsLoaded(logs.generation - 1, [], None, [], [], []))
         await pilot.pause(0.2)
         assert table.row_count == 1 and app.is_running
 

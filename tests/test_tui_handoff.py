@@ -7,37 +7,13 @@ session's knowledge home, because asking writes ledger rows.
 from __future__ import annotations
 
 import json
-import shutil
-import time
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 from app.core.settings import load_settings
 from app.tui.app import FrontdeskApp
+from tui_support import notifications, wait_for
 
 SIZE = (100, 32)
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 240.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.1)
-
-
-def notifications(app) -> str:
-    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
-
-
-@pytest.fixture
-def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "asking-home"
-    shutil.copytree(knowledge_home, home)
-    monkeypatch.setenv("FRONTDESK_HOME", str(home))
-    return home
 
 
 def ledger(home: Path):

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from app.cli.common import EXIT_OK
-from app.core import Desk, FrontdeskError, printable
+from app.core import Desk, printable
 
 
 def add_handoff_arguments(command) -> None:
@@ -57,16 +57,8 @@ def _export(desk: Desk, ids: list[int], folder: Path) -> int:
     if not ids:
         print("No open handoff tickets to export.")
         return EXIT_OK
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for turn_id in ids:
-            data, markdown = desk.handoff_ticket(turn_id)
-            (folder / f"handoff-{turn_id}.json").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-            (folder / f"handoff-{turn_id}.md").write_text(markdown, encoding="utf-8")
-            print(folder / f"handoff-{turn_id}.md")
-    except OSError as error:
-        raise FrontdeskError(f"Cannot write the tickets to {folder}: {error.strerror}",
-                             "Choose another folder with --out, or fix its permissions.") from None
+    for path in desk.export_handoffs(ids, folder):
+        print(path)
     return EXIT_OK
 
 

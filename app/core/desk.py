@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from app.core.errors import ConfigError, LedgerError
+from app.core.errors import ConfigError, FrontdeskError, LedgerError
 from app.core.events import Event
 from app.core.settings import Settings
 
@@ -241,6 +241,25 @@ class Desk:
         conversation = self.ledger.turns(TurnFilter(conversation_id=turn.conversation_id), newest_first=False)
         data = ticket(turn, [t for t in conversation if t.id <= turn.id])
         return data, ticket_markdown(data)
+
+    def export_handoffs(self, ids: list[int], folder: Path) -> list[Path]:
+        """Write each ticket as handoff-ID.md and handoff-ID.json in `folder`; returns the .md paths.
+        Raises FrontdeskError (with a fix) when the folder can't be written."""
+        import json
+
+        written = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for turn_id in ids:
+                data, markdown = self.handoff_ticket(turn_id)
+                (folder / f"handoff-{turn_id}.json").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n",
+                                                              encoding="utf-8")
+                (folder / f"handoff-{turn_id}.md").write_text(markdown, encoding="utf-8")
+                written.append(folder / f"handoff-{turn_id}.md")
+        except OSError as error:
+            raise FrontdeskError(f"Cannot write the tickets to {folder}: {error.strerror or error}",
+                                 "Choose another folder, or fix its permissions.") from None
+        return written
 
     def budget(self) -> list[BudgetUse]:
         """Each frontier cap that is set, with what was spent in its period (warn at `near`)."""

@@ -8,7 +8,6 @@ say what happened.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +40,6 @@ def column_widths(total_width: int, id_width: int, reason_width: int) -> tuple[i
     spare = max(total_width - TABLE_CHROME - id_width - ASKED_WIDTH - 4 * CELL_PADDING, 24)
     reason = max(min(reason_width, REASON_MAX, spare // 2), len("Reason"))
     return reason, spare - reason
-
-
-def write_tickets(desk: Any, ids: list[int], folder: Path) -> int:
-    """The files `frontdesk handoff export` writes: handoff-ID.json (the ticket) and handoff-ID.md."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for turn_id in ids:
-        data, markdown = desk.handoff_ticket(turn_id)
-        (folder / f"handoff-{turn_id}.json").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        (folder / f"handoff-{turn_id}.md").write_text(markdown, encoding="utf-8")
-    return len(ids)
 
 
 # --- what the workers post back ----------------------------------------------------------------
@@ -247,12 +236,7 @@ class HandoffScreen(Screen):
     @work(thread=True, group="handoff-export", exit_on_error=False)
     def _export(self, app: Any, ids: list[int], folder: Path) -> None:
         try:
-            count = write_tickets(app.desk, ids, folder)
-        except OSError as error:
-            self.post_message(msg.Failed(f"Cannot write the tickets to {folder}: {error.strerror or error}",
-                                         "Fix the folder's permissions, or free the name if a file has it.",
-                                         context="handoff"))
-            return
+            count = len(app.desk.export_handoffs(ids, folder))
         except Exception as error:
             self.post_message(msg.Failed(*explain(error), context="handoff"))
             return
