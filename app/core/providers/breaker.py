@@ -43,12 +43,13 @@ class Breaker:
         self.name = name  # the provider, as the user knows it
         self.clock = clock
         self._lock = threading.Lock()
+        self._memory = BreakerState()  # used when there is no file (or it can't be written)
 
     # --- state on disk (best effort: a read-only data dir just means a breaker per process) --
 
     def _load(self) -> BreakerState:
         if self.path is None:
-            return self.__dict__.setdefault("_memory", BreakerState())
+            return self._memory
         try:
             return BreakerState(**json.loads(self.path.read_text()))
         except (OSError, ValueError, TypeError):
@@ -56,7 +57,7 @@ class Breaker:
 
     def _save(self, state: BreakerState) -> None:
         if self.path is None:
-            self.__dict__["_memory"] = state
+            self._memory = state
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +65,7 @@ class Breaker:
             temporary.write_text(json.dumps(asdict(state)))
             temporary.replace(self.path)  # atomic: another process never reads half a file
         except OSError:
-            self.path = None
-            self.__dict__["_memory"] = state
+            self.path, self._memory = None, state
 
     # --- decisions ----------------------------------------------------------------------------
 
