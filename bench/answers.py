@@ -250,7 +250,7 @@ def main() -> None:
 
 
 def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
-    from app.core.answer.pipeline import Answered, Routed
+    from app.core.answer.events import Answered, Routed
 
     home = Path(tempfile.mkdtemp(prefix="frontdesk-eval-"))
     if args.home:

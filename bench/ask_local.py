@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from local_generation import RunResult, run_raw_once  # noqa: E402
 
-from app.core.answer.pipeline import Drafting, Retrieved, Token  # noqa: E402
+from app.core.answer.events import Drafting, Retrieved, Token  # noqa: E402
 from app.core.answer.prompts import build_local_prompt  # noqa: E402
 from app.core.desk import Desk  # noqa: E402
 from app.core.providers.local import fit  # noqa: E402

@@ -148,3 +148,19 @@ def asking_home(knowledge_home, tmp_path, monkeypatch) -> Path:
     shutil.copytree(knowledge_home, home)
     monkeypatch.setenv("FRONTDESK_HOME", str(home))
     return home
+
+
+def ledger_from_before(path: Path, applied: int):
+    """An open SQLite connection to a ledger as an older release left it: only the first
+    `applied` migrations done. The caller inserts its rows, commits and closes."""
+    import sqlite3
+
+    from app.core.ledger.migrations import MIGRATIONS, statements
+
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS[:applied]:
+        for statement in statements(sql):
+            old.execute(statement)
+        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    return old

@@ -5,11 +5,12 @@ import csv
 import io
 import json
 import shutil
-import sqlite3
 
 import pytest
 
-from app.core.ledger.turns import MIGRATIONS, Ledger, Turn
+from app.core.ledger.migrations import MIGRATIONS
+from app.core.ledger.turns import Ledger, Turn
+from conftest import ledger_from_before
 from fake_anthropic import FakeAnthropic
 
 TURN_FIELDS = {"question", "route", "reason", "answer", "model", "sources", "cost_usd", "counterfactual_cost_usd",
@@ -106,11 +107,7 @@ def test_ask_stdin_and_the_logs_summary_and_exports(cli, home_with_docs, frontie
 
 def test_ledger_migrations_are_named_append_only_and_upgrade_old_files(tmp_path):
     path = tmp_path / "ledger.sqlite3"
-    old = sqlite3.connect(path)  # a ledger written by the first release: only the first migration
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for statement in filter(str.strip, MIGRATIONS[0][1].split(";")):
-        old.execute(statement)
-    old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (MIGRATIONS[0][0],))
+    old = ledger_from_before(path, 1)  # a ledger written by the first release: only the first migration
     old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome) VALUES ('2026-01-01T00:00:00', 'c1', 'old question', 'local', 'answered')")
     old.commit()
     old.close()

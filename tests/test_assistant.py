@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Token
+from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Token
 from app.core.desk import Desk
 from app.core.ledger.turns import TurnFilter
 from app.core.settings import load_settings

@@ -3,9 +3,6 @@ handoff` lists, exports (Markdown and JSON), closes and reopens the tickets."""
 from __future__ import annotations
 
 import json
-import sqlite3
-
-import pytest
 
 PARKING = "does the office have parking for visitors?"  # support, but nothing relevant in the docs
 SEATS = "how much will 3 extra seats cost me?"  # pricing
@@ -86,15 +83,11 @@ def test_a_conversation_comes_with_its_ticket(desk, server):
 
 
 def test_an_old_ledger_queues_the_handoffs_it_offered(tmp_path):
-    from app.core.ledger.turns import MIGRATIONS, Ledger
+    from app.core.ledger.turns import Ledger
+    from conftest import ledger_from_before
 
     path = tmp_path / "ledger.sqlite3"
-    old = sqlite3.connect(path)
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS[:5]:
-        for statement in filter(str.strip, sql.split(";")):
-            old.execute(statement)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    old = ledger_from_before(path, 5)
     for outcome in ("handoff", "answered"):
         old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome) VALUES "
                     "('2026-01-01T00:00:00', 'c', ?, 'none', ?)", (outcome, outcome))

@@ -368,7 +368,7 @@ def test_the_llama_cpp_build_is_portable():
 def test_a_crash_mid_draft_falls_back_logs_the_signal_and_the_next_question_is_answered(knowledge_home, tmp_path, monkeypatch):
     import shutil
 
-    from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Token
+    from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Token
     from app.core.desk import Desk
     from app.core.settings import load_settings
 

@@ -9,13 +9,13 @@ Tests that run the real model assert only what holds whatever it writes.
 """
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
-from app.core.answer.pipeline import Answered, DraftWithdrawn, Notice
+from app.core.answer.events import Answered, DraftWithdrawn, Notice
 from app.core.desk import Desk
-from app.core.ledger.turns import MIGRATIONS, Ledger, Turn, TurnFilter
+from app.core.ledger.turns import Ledger, Turn, TurnFilter
+from conftest import ledger_from_before
 from app.core.passage import Passage
 from app.core.settings import load_settings
 from app.core.trust.relevance import coverage, draft_relevance
@@ -177,12 +177,7 @@ def test_savings_count_only_checked_answers_by_tier(tmp_path):
 
 def test_an_old_ledger_gains_answered_by_from_what_it_recorded(tmp_path):
     path = tmp_path / "ledger.sqlite3"
-    old = sqlite3.connect(path)  # a ledger from before 003: migrations 001 and 002 only
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS[:2]:
-        for statement in filter(str.strip, sql.split(";")):
-            old.execute(statement)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    old = ledger_from_before(path, 2)  # a ledger from before 003: migrations 001 and 002 only
     for route, outcome in [("local", "answered"), ("frontier", "answered"), ("local", "extractive"), ("none", "refused"),
                            ("local", "stopped")]:
         old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome) VALUES "
@@ -200,12 +195,7 @@ def test_an_old_ledger_gains_answered_by_from_what_it_recorded(tmp_path):
 def test_an_old_ledger_gains_notes_from_its_error_and_outcome(tmp_path):
     """004_turn_notes: rows from before it get the notes their columns can tell."""
     path = tmp_path / "ledger.sqlite3"
-    old = sqlite3.connect(path)  # a ledger from before 004
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS[:3]:
-        for statement in filter(str.strip, sql.split(";")):
-            old.execute(statement)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    old = ledger_from_before(path, 3)  # a ledger from before 004
     for question, outcome, error in [("quoted", "extractive", "No ANTHROPIC_API_KEY set.\n  Set it to escalate."),
                                      ("broken", "failed", "The store cannot be opened\n  Move it aside."),
                                      ("fine", "answered", "")]:
@@ -223,12 +213,7 @@ def test_an_old_ledger_gains_notes_from_its_error_and_outcome(tmp_path):
 def test_an_old_ledger_counts_frontier_routed_cost_as_frontier_spend(tmp_path):
     """005_frontier_cost: before it, a frontier-routed turn's whole cost was the frontier's."""
     path = tmp_path / "ledger.sqlite3"
-    old = sqlite3.connect(path)
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS[:4]:
-        for statement in filter(str.strip, sql.split(";")):
-            old.execute(statement)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
+    old = ledger_from_before(path, 4)
     for route, cost in [("frontier", 0.004), ("local", 0.001)]:
         old.execute("INSERT INTO turns (created_at, conversation_id, question, route, outcome, cost_usd) VALUES "
                     "('2026-01-01T00:00:00', 'c', ?, ?, 'answered', ?)", (route, route, cost))

@@ -17,10 +17,7 @@ import threading
 
 import pytest
 
-try:
-    from app.core.answer.pipeline import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
-except ImportError:  # the events' own module
-    from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
+from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
 from app.core.answer.pipeline import HANDOFF, REFUSAL
 from app.core.desk import Desk
 from app.core.errors import ModelError, ProviderError

@@ -500,14 +500,14 @@ def test_markdown_is_rendered_and_unverified_marks_stay_in_the_warning_colour():
 
 
 def test_a_withdrawn_draft_is_one_short_line():
-    from app.core.answer.pipeline import _failed_check_note
+    from app.core.answer.notes import failed_check_note
     from app.core.trust.grounding import GroundingResult, UnsupportedSpan
 
     sentences = ["You can add seats any time from the billing page.", "Seats are prorated daily.",
                  "Contact sales for more than 50 seats."]
     check = GroundingResult(False, [UnsupportedSpan(text, 0, len(text), "sentence", "not in the passages") for text in sentences])
-    assert _failed_check_note(check) == "Local draft withdrawn (failed the check: 3 unsupported sentences)."
-    assert len(_failed_check_note(check)) < 72
+    assert failed_check_note(check) == "Local draft withdrawn (failed the check: 3 unsupported sentences)."
+    assert len(failed_check_note(check)) < 72
 
 
 async def test_settings_values_wrap_in_their_own_column(home):

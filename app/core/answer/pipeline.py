@@ -27,7 +27,8 @@ from dataclasses import replace
 from typing import Generator, Iterator
 
 from app.core.answer.budget import budget_use
-from app.core.answer.events import Answered, Drafting, DraftWithdrawn, Notice, Retrieved, Routed, Token
+from app.core.answer.events import Answered, Drafting, Notice, Retrieved, Routed, Token
+from app.core.answer.notes import closing_notes, failed_check_note, withdrawn
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.answer.router import Router
@@ -214,7 +215,7 @@ class _Run:
             answer = yield from self._stream(self.a.local, prompt, self.local_usage)
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
-            yield _withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
+            yield withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
             return
         check = check_grounding(answer, used, self.a.embedder)
@@ -228,14 +229,14 @@ class _Run:
                             action=f"local answer passed the grounding check; {relevance.why}")
                 return
             why = f"local answer does not answer the question: {relevance.why}"
-            withdrawn = _withdrawn(why)
+            taken_back = withdrawn(why)
         else:
             # An answer resting on no passage is unchecked in substance ("I can't help with that"),
             # so it is not kept even when no single span in it is false.
             why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it rests on no passage")
-            withdrawn = _withdrawn(why, note=_failed_check_note(check))
-            self._note("draft-withdrawn", withdrawn.note)
-        yield withdrawn
+            taken_back = withdrawn(why, note=failed_check_note(check))
+            self._note("draft-withdrawn", taken_back.note)
+        yield taken_back
         self.turn.actions.append(why)
         yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
 
@@ -285,7 +286,7 @@ class _Run:
             self.turn.error = str(failure)
             if self.partial.strip():  # the cut-off text stays on record (its tokens are billed)
                 self.turn.actions.append(f"frontier answer cut off after {len(self.partial)} characters: {self.partial}")
-            yield _withdrawn(failure.title, streamed=self.draft_streamed)
+            yield withdrawn(failure.title, streamed=self.draft_streamed)
             yield Notice(f"{failure.title} Answering from your docs instead.", "frontier-failed")
             yield from self._extractive(passages, f"frontier failed: {failure.title}", quote)
             return
@@ -417,7 +418,7 @@ class _Run:
         turn.frontier_cost_usd = round(self._frontier_billed(self.frontier_usage), 8)
         turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + turn.frontier_cost_usd, 8)
         turn.counterfactual_cost_usd = self._counterfactual_cost()
-        turn.notes = self.notes + _closing_notes(turn)
+        turn.notes = self.notes + closing_notes(turn)
         _scrub_turn(turn, settings.api_key)
         try:
             self.a.ledger.record(turn)
@@ -458,44 +459,6 @@ def _scrub_turn(turn: Turn, api_key: str | None) -> None:
         setattr(turn, name, scrub(getattr(turn, name), api_key))
     turn.actions = [scrub(action, api_key) for action in turn.actions]
     turn.notes = [{**note, "text": scrub(note["text"], api_key)} for note in turn.notes]
-
-
-EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
-
-
-def _withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdrawn:
-    return DraftWithdrawn(reason, streamed, note or f"Draft withdrawn: {_clip(reason, 90)}")
-
-
-def _failed_check_note(check: GroundingResult) -> str:
-    """One line for a draft that failed the check: what kind of claim was unsupported."""
-    if check.passed:
-        detail = "it rests on no passage"
-    else:
-        kinds = [span.kind for span in check.unsupported[:5]]
-        noun = kinds[0] if len(set(kinds)) == 1 else "claim"
-        detail = f"{len(kinds)} unsupported {noun}{'s' if len(kinds) != 1 else ''}" if kinds else "no spans"
-    return f"Local draft withdrawn (failed the check: {_clip(detail, 36)})."
-
-
-def _closing_notes(turn: Turn) -> list[dict]:
-    """What the finished turn says about itself: why it failed (the whole error, with its
-    fix), or in one sentence what degraded the answer; and that a quote is a quote."""
-    notes = []
-    if turn.error:
-        if turn.outcome == "failed":
-            notes.append({"kind": "failed", "text": " ".join(line.strip() for line in turn.error.split("\n"))})
-        else:
-            first_line = turn.error.strip().split("\n", 1)[0].strip()
-            notes.append({"kind": "degraded", "text": re.split(r"(?<=[.!?])\s+", first_line, maxsplit=1)[0]})
-    if turn.outcome == "extractive":
-        notes.append({"kind": "extractive", "text": EXTRACTIVE_NOTE})
-    return notes
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def _spans_text(check: GroundingResult) -> str:

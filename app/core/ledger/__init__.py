@@ -1,2 +1,3 @@
-"""The local ledger: every turn, written once by the pipeline (`turns`: the SQLite table, its
-named append-only migrations, filters and summaries) and exported one way (`export`)."""
+"""The local ledger: every turn, written once by the pipeline (`turns`: the SQLite table,
+filters and summaries; `migrations`: its named, append-only schema changes), exported one
+way (`export`), and the handoff tickets written from it (`handoff`)."""

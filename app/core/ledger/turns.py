@@ -18,80 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from app.core.errors import LedgerError
-
-MIGRATIONS: list[tuple[str, str]] = [
-    ("001_create_turns", """
-        CREATE TABLE turns (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at TEXT NOT NULL,
-            conversation_id TEXT NOT NULL,
-            question TEXT NOT NULL,
-            route TEXT NOT NULL,
-            topic TEXT NOT NULL DEFAULT '',
-            reason TEXT NOT NULL DEFAULT '',
-            model TEXT NOT NULL DEFAULT '',
-            outcome TEXT NOT NULL,
-            answer TEXT NOT NULL DEFAULT '',
-            input_tokens INTEGER NOT NULL DEFAULT 0,
-            output_tokens INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            counterfactual_cost_usd REAL NOT NULL DEFAULT 0,
-            retrieval_ms REAL,
-            first_token_ms REAL,
-            total_ms REAL,
-            sources TEXT NOT NULL DEFAULT '[]',
-            error TEXT NOT NULL DEFAULT ''
-        );
-        CREATE INDEX turns_created_at ON turns(created_at);
-        CREATE INDEX turns_conversation ON turns(conversation_id);
-    """),
-    ("002_grounding_and_egress", """
-        ALTER TABLE turns ADD COLUMN grounding TEXT NOT NULL DEFAULT '{}';
-        ALTER TABLE turns ADD COLUMN actions TEXT NOT NULL DEFAULT '[]';
-        ALTER TABLE turns ADD COLUMN egress_passage_ids TEXT NOT NULL DEFAULT '[]';
-        ALTER TABLE turns ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
-    """),
-    # Who wrote the answer the customer got. Older rows are filled in from what they recorded:
-    # a quote was outcome 'extractive'; a kept answer was the model of its final route.
-    ("003_answered_by", """
-        ALTER TABLE turns ADD COLUMN answered_by TEXT NOT NULL DEFAULT 'none';
-        UPDATE turns SET answered_by = CASE
-            WHEN outcome = 'extractive' THEN 'docs-quote'
-            WHEN outcome = 'answered' AND route = 'local' THEN 'local-model'
-            WHEN outcome = 'answered' AND route = 'frontier' THEN 'frontier'
-            ELSE 'none' END;
-        CREATE INDEX turns_answered_by ON turns(answered_by);
-    """),
-    # What the user should read under an answer, as (kind, text) pairs the pipeline writes, so
-    # front ends render notes by kind instead of matching the pipeline's prose. Older rows get
-    # what can be told from their columns: the error's first line, and the quote's note.
-    # (char(59) is ';', which would end the statement: migrations are split on it.)
-    ("004_turn_notes", """
-        ALTER TABLE turns ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
-        UPDATE turns SET notes = json_array(json_object(
-            'kind', CASE WHEN outcome = 'failed' THEN 'failed' ELSE 'degraded' END,
-            'text', substr(error, 1, instr(error || char(10), char(10)) - 1)))
-          WHERE error != '';
-        UPDATE turns SET notes = json_insert(notes, '$[#]', json_object(
-            'kind', 'extractive', 'text', 'Quoted from your docs' || char(59) || ' not verified by the frontier model.'))
-          WHERE outcome = 'extractive';
-    """),
-    # What the frontier billed, apart from the local side: the monthly budget counts this,
-    # whatever route the turn ended on (an escalation cut off mid-stream stays route 'local').
-    # Older rows: a frontier-routed turn's cost was the frontier's.
-    ("005_frontier_cost", """
-        ALTER TABLE turns ADD COLUMN frontier_cost_usd REAL NOT NULL DEFAULT 0;
-        UPDATE turns SET frontier_cost_usd = cost_usd WHERE route = 'frontier';
-    """),
-    # The human handoff queue: why a person should look at a turn ('' = no need) and where the
-    # ticket stands. Older rows that offered a handoff (nothing relevant in the docs) join it.
-    ("006_handoff", """
-        ALTER TABLE turns ADD COLUMN needs_human TEXT NOT NULL DEFAULT '';
-        ALTER TABLE turns ADD COLUMN handoff TEXT NOT NULL DEFAULT '';
-        UPDATE turns SET needs_human = 'no relevant source in the docs', handoff = 'open' WHERE outcome = 'handoff';
-        CREATE INDEX turns_handoff ON turns(handoff);
-    """),
-]
+from app.core.ledger.migrations import migrate, pending
 
 # Who answered a turn: the local model, a verbatim docs quote, the frontier model, or nobody
 # (refused, handed off, stopped, failed).
@@ -296,7 +223,7 @@ class Ledger:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout=5000")  # first: another process may be creating the file too
             _use_wal(db)
-            _migrate(db)
+            migrate(db)
             return db
         except (sqlite3.DatabaseError, OSError) as error:
             if db is not None:
@@ -314,7 +241,7 @@ class Ledger:
                                  isolation_level=None)
             db.row_factory = sqlite3.Row
             try:
-                pending = _pending(db)
+                waiting = pending(db)
                 break
             except sqlite3.DatabaseError as error:
                 db.close()
@@ -322,7 +249,7 @@ class Ledger:
                     raise _ledger_error(self.path, "opened", error) from None
         else:
             raise _read_only_error(self.path)
-        if pending:  # an upgrade would have to write
+        if waiting:  # an upgrade would have to write
             db.close()
             raise _read_only_error(self.path)
         return db
@@ -440,39 +367,6 @@ def _use_wal(db: sqlite3.Connection) -> None:
                 raise
         time.sleep(0.1)
     raise sqlite3.OperationalError("database is locked")
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Apply the pending migrations in one transaction.
-
-    Another process may be opening the same new ledger at this moment, so what is applied
-    is read again under the write lock (BEGIN IMMEDIATE): whichever comes second finds the
-    other's migrations done and applies nothing.
-    """
-    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    if not _pending(db):  # the usual case: no write lock taken
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for name, sql in _pending(db):
-            for statement in filter(str.strip, sql.split(";")):
-                db.execute(statement)
-            db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
-        db.execute("COMMIT")
-    except Exception:
-        if db.in_transaction:  # some errors (a full disk) have rolled it back already
-            db.execute("ROLLBACK")
-        raise
-
-
-def _pending(db: sqlite3.Connection) -> list[tuple[str, str]]:
-    try:
-        applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
-    except sqlite3.OperationalError as error:
-        if "no such table" not in str(error):
-            raise
-        applied = set()  # an empty file (read-only, so the table could not be created)
-    return [(name, sql) for name, sql in MIGRATIONS if name not in applied]
 
 
 def _writable(path: Path) -> bool:

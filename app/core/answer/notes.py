@@ -1,0 +1,46 @@
+"""The notes a turn carries for the user ({kind, text}, kinds in the ledger's NOTE_KINDS): the
+pipeline writes them so that front ends render by kind and never parse its prose."""
+from __future__ import annotations
+
+import re
+
+from app.core.answer.events import DraftWithdrawn
+from app.core.ledger.turns import Turn
+from app.core.trust.grounding import GroundingResult
+
+EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
+
+
+def withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdrawn:
+    return DraftWithdrawn(reason, streamed, note or f"Draft withdrawn: {_clip(reason, 90)}")
+
+
+def failed_check_note(check: GroundingResult) -> str:
+    """One line for a draft that failed the check: what kind of claim was unsupported."""
+    if check.passed:
+        detail = "it rests on no passage"
+    else:
+        kinds = [span.kind for span in check.unsupported[:5]]
+        noun = kinds[0] if len(set(kinds)) == 1 else "claim"
+        detail = f"{len(kinds)} unsupported {noun}{'s' if len(kinds) != 1 else ''}" if kinds else "no spans"
+    return f"Local draft withdrawn (failed the check: {_clip(detail, 36)})."
+
+
+def closing_notes(turn: Turn) -> list[dict]:
+    """What the finished turn says about itself: why it failed (the whole error, with its
+    fix), or in one sentence what degraded the answer; and that a quote is a quote."""
+    notes = []
+    if turn.error:
+        if turn.outcome == "failed":
+            notes.append({"kind": "failed", "text": " ".join(line.strip() for line in turn.error.split("\n"))})
+        else:
+            first_line = turn.error.strip().split("\n", 1)[0].strip()
+            notes.append({"kind": "degraded", "text": re.split(r"(?<=[.!?])\s+", first_line, maxsplit=1)[0]})
+    if turn.outcome == "extractive":
+        notes.append({"kind": "extractive", "text": EXTRACTIVE_NOTE})
+    return notes
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
