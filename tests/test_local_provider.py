@@ -28,6 +28,7 @@ from app.core.providers.local import (
     resolve_model_path,
 )
 from app.core.providers.local_worker import describe_exit, free_port
+from fake_openai import MODEL, fake_openai  # noqa: F401  (a fixture)
 from app.core.settings import OPTIONS, Settings
 
 SYSTEM = "You are a support assistant. Answer the question using only the passages."
@@ -410,3 +411,24 @@ def test_the_worker_never_gets_an_api_key(tmp_path, monkeypatch):
         assert b"OMP_WAIT_POLICY=PASSIVE" in environ
     finally:
         local.close()
+
+
+def test_the_local_prompts_worked_example_is_an_earlier_turn_not_part_of_the_question(fake_openai, tmp_path):
+    """Shown as a line of the real message, the example's words ended up in real answers; as
+    an earlier (user, assistant) turn the model imitates its shape instead."""
+    from app.core.answer.prompts import LOCAL_SHOT, build_local_prompt
+    from app.core.passage import Passage
+
+    passage = Passage(id="p1", text="Go to Settings and click Reset.", file="account.md", heading="Account", score=0.9)
+    prompt = build_local_prompt("how do I reset it?", [passage])
+    local = LocalProvider(make_settings(tmp_path, local__url=fake_openai.url, local__url_model=MODEL))
+    "".join(local.generate(prompt, Usage(), 24))
+    messages = fake_openai.requests[-1].json["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert (messages[1]["content"], messages[2]["content"]) == LOCAL_SHOT
+    assert "how do I reset it?" in messages[3]["content"] and "Go to Settings and click Reset." in messages[3]["content"]
+    assert "folder" not in messages[3]["content"]
+    # A template without a system role gets the instructions in the first user turn, the shot kept.
+    folded = prompt.messages(fold_system=True)
+    assert [m["role"] for m in folded] == ["user", "assistant", "user"]
+    assert folded[0]["content"].startswith(prompt.system) and folded[0]["content"].endswith(LOCAL_SHOT[0])

@@ -41,10 +41,20 @@ Never give a price, number, date, URL or email address that is not in the passag
 # its passages answered. Questions the docs don't answer are caught before (the relevance
 # floor) and after (the check and the relevance of the draft to the question).
 
-# One line of the answer's shape, on a made-up product so it can't be copied as a fact.
-LOCAL_EXAMPLE = (
-    "Example question: how do I rename a folder?\n"
-    "Example answer: Right-click the folder, choose Rename, type the new name and press Enter."
+# The answer's shape, shown as an earlier turn on a made-up product: in its own turn a 0.5B
+# model imitates it; as a line of the real message it copied its words into real answers
+# ("To rename a folder, right-click…" in 7 of 26 drafts on the sample docs).
+LOCAL_SHOT_PASSAGES = (
+    '<passage id="1" source="guide/folders.md" section="Folders > Renaming a folder">\n'
+    "To rename a folder, right-click it and choose **Rename**. Type the new name and press Enter.\n"
+    "</passage>\n"
+    '<passage id="2" source="guide/folders.md" section="Folders > Sharing a folder">\n'
+    "Click **Share** on the folder and enter your colleague's email address.\n"
+    "</passage>"
+)
+LOCAL_SHOT = (
+    f"<passages>\n{LOCAL_SHOT_PASSAGES}\n</passages>\n\nCustomer question: how can i rename a folder?\nAnswer:",
+    "Right-click the folder and choose **Rename**. Type the new name and press Enter.",
 )
 
 _DELIMITER = re.compile(r"</?\s*(passages?|system|instructions?|question)\b[^>]*>", re.IGNORECASE)
@@ -92,8 +102,7 @@ def build_local_prompt(question: str, passages: list[Passage]) -> Prompt:
     """The small-model prompt: the first LOCAL_PASSAGES passages, the answer's shape, the question last."""
     user = (
         f"{format_passages(passages[:LOCAL_PASSAGES])}\n\n"
-        f"{LOCAL_EXAMPLE}\n\n"
         f"Customer question: {_neutralise(question.strip())}\n"
         "Answer:"
     )
-    return Prompt(system=LOCAL_SYSTEM_PROMPT, user=user)
+    return Prompt(system=LOCAL_SYSTEM_PROMPT, user=user, shots=(LOCAL_SHOT,))

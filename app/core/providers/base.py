@@ -26,6 +26,21 @@ class Usage:
 class Prompt:
     system: str  # instructions; never contains document text
     user: str  # the question and the delimited passages
+    # Worked examples as earlier (user, assistant) turns: a small model imitates a shown turn
+    # far better than a described one, and copies text less from a turn than from its own message.
+    shots: tuple[tuple[str, str], ...] = ()
+
+    def messages(self, fold_system: bool = False) -> list[dict[str, str]]:
+        """Chat messages; `fold_system` puts the instructions into the first user turn (for
+        models whose template has no system role)."""
+        turns = [*self.shots, (self.user, None)]
+        messages: list[dict[str, str]] = [] if fold_system else [{"role": "system", "content": self.system}]
+        for index, (user, assistant) in enumerate(turns):
+            content = f"{self.system}\n\n{user}" if fold_system and index == 0 else user
+            messages.append({"role": "user", "content": content})
+            if assistant is not None:
+                messages.append({"role": "assistant", "content": assistant})
+        return messages
 
 
 class Provider(Protocol):

@@ -20,6 +20,7 @@ end (where the question is) joined by a visible marker.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -259,7 +260,7 @@ class LocalProvider:
 
 def fit(prompt: Prompt, max_tokens: int, n_ctx: int) -> tuple[Prompt, int]:
     """The prompt (its user text's middle cut if needed) and max_tokens, estimated to fit n_ctx."""
-    overhead = _tokens(prompt.system) + 32  # the chat template's own markers
+    overhead = _tokens(prompt.system) + sum(_tokens(u) + _tokens(a) + 16 for u, a in prompt.shots) + 32  # + template markers
     if overhead + MIN_ANSWER_TOKENS > n_ctx:
         raise ProviderError(
             f"The instructions alone take about {overhead} of the local model's {n_ctx} context tokens",
@@ -269,7 +270,7 @@ def fit(prompt: Prompt, max_tokens: int, n_ctx: int) -> tuple[Prompt, int]:
     budget = n_ctx - overhead - max_tokens
     if _tokens(prompt.user) <= budget:
         return prompt, max_tokens
-    return Prompt(prompt.system, _cut_middle(prompt.user, int(budget * CHARS_PER_TOKEN))), max_tokens
+    return replace(prompt, user=_cut_middle(prompt.user, int(budget * CHARS_PER_TOKEN))), max_tokens
 
 
 def _cut_middle(text: str, keep_chars: int) -> str:

@@ -107,11 +107,7 @@ class ChatEndpoint:
         `limit_field` is "max_tokens" or "max_completion_tokens" (OpenAI's reasoning models
         accept only the latter). The HTTP response is closed when the iterator is, early too.
         """
-        if fold_system:
-            messages = [{"role": "user", "content": f"{prompt.system}\n\n{prompt.user}"}]
-        else:
-            messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
-        request: dict[str, Any] = {"model": self.model or "default", "messages": messages, limit_field: max_tokens,
+        request: dict[str, Any] = {"model": self.model or "default", "messages": prompt.messages(fold_system), limit_field: max_tokens,
                                    "stream": True, "stream_options": {"include_usage": True}}
         if temperature is not None:
             request["temperature"] = temperature
