@@ -62,7 +62,7 @@ def samples(name: str, home: Path | None) -> tuple[list[dict], list[dict]]:
     quotes, drafts = [], []
     for item in items:
         question = item["question"]
-        passages, _, vector = assistant.retrieve(question, services.settings.general.top_k)
+        passages, _, vector, _ = assistant.retrieve(question, services.settings.general.top_k)
         top = passages[0].score if passages else 0.0
         decision = services.router.decide_many([question], [top], vectors=vector)[0]
         if not passages or not decision.answerable:

@@ -1,72 +1,12 @@
 """Is an answer right? Judged against the labelled fact and file of a question.
 
-Labelled facts are short notes ("email link valid 60 minutes, works once"), not sentences
-an answer would repeat, so the match is deliberately loose on words and strict on numbers:
-- every number of the fact (prices, limits, durations, dates' parts) appears in the answer;
-- and at least FACT_MIN_WORDS of the fact's content words do (crude stems, as the relevance
-  check compares words), so "Forgot password?" meets "forgotten" and "links" meets "link".
-A fact with no number and fewer than two content words ("no") can't be judged by words:
-only the cited file decides (`judgeable` is False). Text marked ⟦unverified⟧ is not shown as
-fact, so it never counts.
+The fact matching itself lives in the core (app/core/evaluation/facts.py), so the
+benchmarks and `frontdesk eval` judge answers by the same rules; this module keeps the
+benchmarks' names and their one verdict, `is_right`.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from app.core.trust.relevance import word_keys
-
-FACT_MIN_WORDS = 0.6
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-_MARKED = re.compile(r"⟦unverified: [^⟧]*⟧")
-_CITED = re.compile(r"[\[【]\^?\s*(\d+(?:\s*,\s*\d+)*)\s*[\]】]")
-
-
-def numbers(text: str) -> set[str]:
-    found = set()
-    for raw in _NUMBER.findall(text):
-        value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", raw) else raw
-        if re.fullmatch(r"\d+\.\d+", value):
-            value = value.rstrip("0").rstrip(".")  # $12.00 is $12
-        found.add(value)
-    return found
-
-
-def _words(text: str) -> set[str]:
-    return {k for k in word_keys(text) if not k.isdigit()}
-
-
-@dataclass(frozen=True)
-class FactMatch:
-    numbers_ok: bool  # every number of the fact is in the answer
-    any_number: bool  # at least one is
-    words: float  # share of the fact's content words present
-    judgeable: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.numbers_ok and (self.words >= FACT_MIN_WORDS or not self.judgeable)
-
-    @property
-    def none(self) -> bool:
-        """Nothing of the fact at all: none of its numbers and at most a quarter of its words."""
-        return self.judgeable and self.words <= 0.25 and not self.any_number
-
-
-def fact_match(fact: str, answer: str) -> FactMatch:
-    shown = _MARKED.sub(" ", answer)
-    want_numbers, want_words = numbers(fact), _words(fact)
-    have_numbers, have_words = numbers(shown), _words(shown)
-    words = len(want_words & have_words) / len(want_words) if want_words else 1.0
-    judgeable = bool(want_numbers) or len(want_words) >= 2
-    return FactMatch(want_numbers <= have_numbers, bool(want_numbers & have_numbers), words, judgeable)
-
-
-def cited_files(answer: str, sources: list[dict]) -> set[str]:
-    """Files the answer cites by [n]; all its sources when it cites none."""
-    picked = {int(n) for m in _CITED.finditer(answer) for n in m.group(1).split(",")}
-    chosen = [s for i, s in enumerate(sources, 1) if i in picked] or sources
-    return {s["file"] for s in chosen}
+from app.core.evaluation.facts import cited_files, fact_match
 
 
 def is_right(item: dict, answer: str, sources: list[dict]) -> bool:

@@ -2,20 +2,22 @@
 
     .venv/bin/python bench/routing_eval.py            # full run (~31k questions)
     .venv/bin/python bench/routing_eval.py --limit 3000  # quick run on a stratified sample
+    .venv/bin/python bench/routing_eval.py --by-source   # + fitted on two sources, tested on the third
 
 Labels: `route` is pricing | api | simple | out_of_scope | ambiguous. Escalation is the
 positive class: pricing and api should go to the frontier model, simple and out_of_scope
 should stay local; ambiguous questions are reported apart (share escalated).
 
-Three rows, all through `Router.decide_many`:
+Rows, all scored by the router's own code (`Router.decide_many`, or `Router.evidence` and
+`choose_topics` through app/core/answer/fit.py, which `frontdesk router fit` uses too):
   1. shipped policy: app/core/answer/routing_policy.toml as is. Nothing fitted to this data by the
      script (its examples and thresholds were written by hand, with this data set in view).
   2. shipped examples, thresholds tuned: min_score of the escalation topics and the keyword
      bonus chosen on 4 folds (max escalation F1), evaluated on the held-out fifth; 5-fold CV.
-  3. + labelled examples: the training folds' questions added to the topics' examples
-     (pricing/api/simple->support/out_of_scope), thresholds tuned on an inner split of the
-     training folds, evaluated on the held-out fold; 5-fold CV. This is what a user gets by
-     pasting their own labelled history into the policy.
+  3. + labelled examples: `fit_policy` (what `frontdesk router fit` does) on the 4 training
+     folds, evaluated on the held-out fold; 5-fold CV. In-domain: an upper bound.
+  --by-source: `fit_policy` on two of the data's sources (banking77, clinc150, rasa-sara),
+     evaluated on the third, for each source: does a fit help on data it was not fitted on?
 
 Prints Markdown tables ready for the README. Embeddings can be cached with --cache-dir.
 """
@@ -29,7 +31,6 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,17 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from app.core.answer.policy import DEFAULT_POLICY_PATH, RoutingPolicy, Topic, load_policy  # noqa: E402
-from app.core.answer.router import Router, choose_topics  # noqa: E402
+from app.core.answer.fit import (  # noqa: E402
+    CachedEmbedder, FitTarget, Metrics, Row, by_source, decisions, fit_policy, metrics, split_folds, tune,
+)
+from app.core.answer.policy import DEFAULT_POLICY_PATH, RoutingPolicy, load_policy  # noqa: E402
+from app.core.answer.router import Router  # noqa: E402
 from app.core.docs.embeddings import Embedder  # noqa: E402
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "datasets" / "routing" / "train.jsonl"
 LABELS = ("pricing", "api", "simple", "out_of_scope", "ambiguous")
 ESCALATE = {"pricing", "api"}
 LABEL_TO_TOPIC = {"pricing": "pricing", "api": "api", "simple": "support", "out_of_scope": "out_of_scope"}
-BONUS_GRID = (0.0, 0.05, 0.10, 0.15, 0.20)
-MIN_SCORE_GRID = tuple(round(x, 3) for x in np.arange(0.10, 0.751, 0.025))
 
 
 # ---------------------------------------------------------------------------- data
@@ -68,37 +70,12 @@ def load_rows(path: Path, limit: int | None, seed: int) -> list[dict]:
     return rows
 
 
-def folds_for(rows: list[dict], k: int, seed: int) -> np.ndarray:
-    """Stratified fold index per row; identical texts share a fold so no question is scored against itself."""
-    rng = random.Random(seed)
-    fold_of_text: dict[str, int] = {}
-    counters: Counter = Counter()
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    folds = np.zeros(len(rows), dtype=np.int64)
-    for i in order:
-        text = rows[i]["text"].strip().lower()
-        if text not in fold_of_text:
-            label = rows[i]["route"]
-            fold_of_text[text] = counters[label] % k
-            counters[label] += 1
-        folds[i] = fold_of_text[text]
-    return folds
-
-
-class CachedEmbedder:
-    """Serves precomputed vectors by text, embedding only what it hasn't seen (the policy's examples)."""
-
-    def __init__(self, embedder: Embedder, texts: list[str], vectors: np.ndarray):
-        self.embedder = embedder
-        self.index = {text: vectors[i] for i, text in enumerate(texts)}
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.index]
-        if missing:
-            for text, vector in zip(missing, self.embedder.embed(missing)):
-                self.index[text] = vector
-        return np.stack([self.index[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+def fit_row(row: dict) -> Row:
+    """The data set's labels as `fit` reads them (the label kept as written, for the per-label tables)."""
+    label = row["route"]
+    topic = LABEL_TO_TOPIC.get(label)
+    route = ("frontier" if label in ESCALATE else "local") if topic else None
+    return Row(row["text"], route, topic, label, row.get("source"))
 
 
 def embed_all(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> tuple[np.ndarray, float]:
@@ -115,122 +92,81 @@ def embed_all(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> t
     return vectors, seconds
 
 
-# ---------------------------------------------------------------------------- metrics
-
-
-def metrics(labels: list[str], topics: list[str], escalated: list[bool]) -> dict:
-    tp = sum(1 for lab, esc in zip(labels, escalated) if lab in ESCALATE and esc)
-    fp = sum(1 for lab, esc in zip(labels, escalated) if lab in ("simple", "out_of_scope") and esc)
-    fn = sum(1 for lab, esc in zip(labels, escalated) if lab in ESCALATE and not esc)
-    oos_tp = sum(1 for lab, top in zip(labels, topics) if lab == "out_of_scope" and top == "out_of_scope")
-    oos_pred = sum(1 for lab, top in zip(labels, topics) if top == "out_of_scope" and lab != "ambiguous")
-    oos_true = sum(1 for lab in labels if lab == "out_of_scope")
-    ambiguous = [esc for lab, esc in zip(labels, escalated) if lab == "ambiguous"]
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        "oos_precision": oos_tp / oos_pred if oos_pred else 0.0,
-        "oos_recall": oos_tp / oos_true if oos_true else 0.0,
-        "ambiguous_escalated": sum(ambiguous) / len(ambiguous) if ambiguous else float("nan"),
-        "escalated_share": sum(escalated) / len(escalated) if escalated else 0.0,
-    }
-
-
-def escalation_f1(policy: RoutingPolicy, similarity: np.ndarray, has_keyword: np.ndarray, positive: np.ndarray) -> float:
-    names = policy.topic_names
-    scores = similarity + policy.keyword_bonus * has_keyword
-    winners = choose_topics(policy, scores)
-    frontier = np.array([policy.topics[n].route == "frontier" for n in names])[winners]
-    tp = int((frontier & positive).sum())
-    fp = int((frontier & ~positive).sum())
-    fn = int((~frontier & positive).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def tune(policy: RoutingPolicy, router: Router, texts: list[str], vectors: np.ndarray, labels: list[str]) -> RoutingPolicy:
-    """Grid-search keyword_bonus and the escalation topics' min_score for escalation F1 (ambiguous rows excluded)."""
-    keep = [i for i, lab in enumerate(labels) if lab != "ambiguous"]
-    evidence = router.evidence([texts[i] for i in keep], vectors[keep])
-    positive = np.array([labels[i] in ESCALATE for i in keep])
-    similarity, has_keyword = evidence.similarity, evidence.has_keyword
-    escalation = [n for n, t in policy.topics.items() if t.route == "frontier"]
-    best = (-1.0, policy)
-    for bonus in BONUS_GRID:
-        for floor in MIN_SCORE_GRID:
-            # One floor for every escalation topic first, then each topic around it.
-            candidate = _with(policy, bonus, {n: floor for n in escalation})
-            score = escalation_f1(candidate, similarity, has_keyword, positive)
-            if score > best[0]:
-                best = (score, candidate)
-    for name in escalation:
-        for floor in MIN_SCORE_GRID:
-            candidate = _with(best[1], best[1].keyword_bonus, {name: floor})
-            score = escalation_f1(candidate, similarity, has_keyword, positive)
-            if score > best[0]:
-                best = (score, candidate)
-    return best[1]
-
-
-def _with(policy: RoutingPolicy, bonus: float, floors: dict[str, float]) -> RoutingPolicy:
-    topics = {n: (replace(t, min_score=floors[n]) if n in floors else t) for n, t in policy.topics.items()}
-    return replace(policy, topics=topics, keyword_bonus=bonus)
-
-
-def with_examples(policy: RoutingPolicy, texts: list[str], labels: list[str]) -> RoutingPolicy:
-    extra: dict[str, list[str]] = defaultdict(list)
-    for text, label in zip(texts, labels):
-        if label in LABEL_TO_TOPIC:
-            extra[LABEL_TO_TOPIC[label]].append(text)
-    topics: dict[str, Topic] = {}
-    for name, topic in policy.topics.items():
-        merged = list(dict.fromkeys(topic.examples + extra.get(name, [])))
-        topics[name] = replace(topic, examples=merged)
-    return replace(policy, topics=topics)
-
-
-def decide(router: Router, texts: list[str], vectors: np.ndarray) -> tuple[list[str], list[bool]]:
-    decisions = router.decide_many(texts, vectors=vectors)
-    return [d.topic for d in decisions], [d.route == "frontier" for d in decisions]
-
-
 # ---------------------------------------------------------------------------- report
 
 
-def fmt(x: float) -> str:
-    return "n/a" if x != x else f"{x:.3f}"
+def fmt(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
 
 
-def confusion_table(labels: list[str], topics: list[str], escalated: list[bool], topic_names: list[str]) -> str:
+def result_row(name: str, m: Metrics) -> str:
+    ambiguous = m.by_label.get("ambiguous")
+    oos = m.by_label.get("out_of_scope")
+    return (f"| {name} | {fmt(m.precision)} | {fmt(m.recall)} | {fmt(m.f1)} | {m.frontier_share:.1%} | "
+            f"{fmt(ambiguous.escalated if ambiguous else None)} | {fmt(oos.precision if oos else None)} | {fmt(oos.recall if oos else None)} |")
+
+
+RESULT_HEADER = ("| policy | escalation precision | escalation recall | F1 | escalated overall | ambiguous escalated | out_of_scope P | out_of_scope R |\n"
+                 "|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def confusion_table(labels: list[str], topics: list[str], escalated: np.ndarray, topic_names: list[str]) -> str:
     lines = ["| label | n | " + " | ".join(topic_names) + " | escalated |", "|---|---:|" + "---:|" * (len(topic_names) + 1)]
     for label in LABELS:
         idx = [i for i, lab in enumerate(labels) if lab == label]
         if not idx:
             continue
         counts = Counter(topics[i] for i in idx)
-        share = sum(escalated[i] for i in idx) / len(idx)
+        share = sum(bool(escalated[i]) for i in idx) / len(idx)
         cells = " | ".join(str(counts.get(name, 0)) for name in topic_names)
         lines.append(f"| {label} | {len(idx)} | {cells} | {share:.1%} |")
     return "\n".join(lines)
 
 
+def floors(tuning) -> str:
+    return ", ".join(f"{name} {floor:.3f}" for name, floor in tuning.min_scores.items())
+
+
+def by_source_table(policy: RoutingPolicy, rows: list[Row], vectors: np.ndarray, cached: CachedEmbedder,
+                    target: FitTarget, seed: int) -> list[str]:
+    """`fit.by_source` (what `router fit` prints too): the shipped policy and the fit that never saw the source, side by side."""
+    winners = np.zeros(len(rows), dtype=np.int64)
+    frontier = np.zeros(len(rows), dtype=bool)
+    lines = [f"\n## Held out by source: fitted on the other sources, tested on one (target: {target.describe()})\n", RESULT_HEADER]
+    checks = by_source(policy, policy, rows, vectors, cached, target, seed)
+    for check in checks:
+        winners[check.rows], frontier[check.rows] = check.decided
+        counts = ", ".join(f"{label} {n}" for label, n in sorted(Counter(rows[i].label for i in check.rows).items()))
+        others = " + ".join(sorted({row.source for row in rows if row.source} - {check.source}))
+        lines.append(result_row(f"{check.source} ({counts}): shipped policy", check.before))
+        lines.append(result_row(f"{check.source}: fitted on {others} (bonus {check.tuning.keyword_bonus:.2f}; "
+                                f"min_score {floors(check.tuning)})", check.after))
+    tested = np.concatenate([check.rows for check in checks])
+    pooled = [rows[i] for i in tested]
+    lines.append(result_row("all sources, shipped policy", metrics(policy, pooled, *decisions(policy, cached, pooled, vectors[tested]))))
+    lines.append(result_row("all sources, each scored by the fit that never saw it", metrics(policy, pooled, winners[tested], frontier[tested])))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled JSONL (text, route)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled JSONL (text, route, source)")
     parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY_PATH, help="routing policy TOML")
     parser.add_argument("--limit", type=int, default=None, help="evaluate a stratified sample of N questions")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--no-cv", action="store_true", help="only the shipped policy (no tuning rows)")
+    parser.add_argument("--no-cv", action="store_true", help="no 5-fold rows (only the shipped policy, and --by-source if given)")
+    parser.add_argument("--by-source", action="store_true", help="also fit on two sources and test on the third, for each")
+    parser.add_argument("--min-recall", type=float, default=None, help="--by-source: the fit's target, as `router fit --min-recall`")
+    parser.add_argument("--max-frontier-share", type=float, default=None, help="--by-source: as `router fit --max-frontier-share`")
     parser.add_argument("--throughput-sample", type=int, default=2000, help="questions timed end to end through decide_many")
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache question embeddings here (outside the project)")
     args = parser.parse_args(argv)
 
-    rows = load_rows(args.data, args.limit, args.seed)
-    texts = [r["text"] for r in rows]
-    labels = [r["route"] for r in rows]
+    raw = load_rows(args.data, args.limit, args.seed)
+    rows = [fit_row(r) for r in raw]
+    texts = [row.text for row in rows]
+    labels = [row.label for row in rows]
     policy = load_policy(args.policy)
     embedder = Embedder()
     start = time.perf_counter()
@@ -249,71 +185,66 @@ def main(argv: list[str] | None = None) -> int:
 
     vectors, embed_seconds = embed_all(embedder, texts, args.cache_dir)
     start = time.perf_counter()
-    topics, escalated = decide(router, texts, vectors)
+    routed = router.decide_many(texts, vectors=vectors)
     route_seconds = time.perf_counter() - start
-    results = {"shipped policy (as is, no CV)": metrics(labels, topics, escalated)}
-    shipped = (topics, escalated)
+    names = policy.topic_names
+    shipped_winners = np.array([names.index(d.topic) for d in routed])
+    shipped_frontier = np.array([d.route == "frontier" for d in routed])
+    results = {"shipped policy (as is, no CV)": metrics(policy, rows, shipped_winners, shipped_frontier)}
     print("shipped policy done", file=sys.stderr)
+    cached = CachedEmbedder(embedder, texts, vectors)
 
     tuned_params: list[str] = []
     if not args.no_cv:
-        folds = folds_for(rows, args.folds, args.seed)
-        rows_b = {"topics": [""] * len(rows), "escalated": [False] * len(rows)}
-        rows_c = {"topics": [""] * len(rows), "escalated": [False] * len(rows)}
-        cached = CachedEmbedder(embedder, texts, vectors)
+        folds = split_folds(rows, args.folds, args.seed)
+        tuned_w, tuned_f = np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=bool)
+        fitted_w, fitted_f = np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=bool)
         for fold in range(args.folds):
-            train = np.flatnonzero(folds != fold)
-            test = np.flatnonzero(folds == fold)
-            train_texts, train_labels = [texts[i] for i in train], [labels[i] for i in train]
-            test_texts = [texts[i] for i in test]
+            train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+            train_rows, test_rows = [rows[i] for i in train], [rows[i] for i in test]
 
             # Row 2: thresholds tuned on the training folds, shipped examples.
-            tuned = tune(policy, Router(policy, cached), train_texts, vectors[train], train_labels)
-            topics_b, escalated_b = decide(Router(tuned, cached), test_texts, vectors[test])
+            evidence = Router(policy, cached).evidence([r.text for r in train_rows], vectors[train])
+            tuning = tune(policy, train_rows, evidence.similarity, evidence.has_keyword)
+            tuned_w[test], tuned_f[test] = decisions(tuning.apply(policy), cached, test_rows, vectors[test])
 
-            # Row 3: training folds' questions become examples; tune on an inner split.
-            inner = folds[train] == (fold + 1) % args.folds
-            ex_idx, tune_idx = train[~inner], train[inner]
-            inner_policy = with_examples(policy, [texts[i] for i in ex_idx], [labels[i] for i in ex_idx])
-            tuned_c = tune(inner_policy, Router(inner_policy, cached), [texts[i] for i in tune_idx], vectors[tune_idx], [labels[i] for i in tune_idx])
-            full_policy = with_examples(tuned_c, train_texts, train_labels)
-            topics_c, escalated_c = decide(Router(full_policy, cached), test_texts, vectors[test])
-
-            for j, i in enumerate(test):
-                rows_b["topics"][i], rows_b["escalated"][i] = topics_b[j], escalated_b[j]
-                rows_c["topics"][i], rows_c["escalated"][i] = topics_c[j], escalated_c[j]
-            floors = lambda p: ", ".join(f"{n} {t.min_score:.3f}" for n, t in p.topics.items() if t.route == "frontier")  # noqa: E731
+            # Row 3: what `frontdesk router fit` does, on the training folds.
+            fitted = fit_policy(policy, train_rows, vectors[train], cached, seed=args.seed)
+            fitted_w[test], fitted_f[test] = decisions(fitted.policy, cached, test_rows, vectors[test])
             tuned_params.append(
-                f"fold {fold + 1}: row 2 bonus {tuned.keyword_bonus:.2f}, min_score {floors(tuned)}; "
-                f"row 3 bonus {tuned_c.keyword_bonus:.2f}, min_score {floors(tuned_c)}"
+                f"fold {fold + 1}: row 2 bonus {tuning.keyword_bonus:.2f}, min_score {floors(tuning)}; "
+                f"row 3 bonus {fitted.tuning.keyword_bonus:.2f}, min_score {floors(fitted.tuning)}"
             )
             print(f"fold {fold + 1}/{args.folds} done", file=sys.stderr)
-        results[f"shipped examples, thresholds tuned ({args.folds}-fold CV)"] = metrics(labels, rows_b["topics"], rows_b["escalated"])
-        results[f"+ labelled examples from train folds ({args.folds}-fold CV)"] = metrics(labels, rows_c["topics"], rows_c["escalated"])
+        results[f"shipped examples, thresholds tuned ({args.folds}-fold CV)"] = metrics(policy, rows, tuned_w, tuned_f)
+        results[f"+ labelled examples from train folds ({args.folds}-fold CV)"] = metrics(policy, rows, fitted_w, fitted_f)
 
     n = len(rows)
-    print(f"## Routing evaluation\n")
+    print("## Routing evaluation\n")
     print(f"Data: `{args.data.name}`, {n} questions{' (stratified sample)' if args.limit else ''}: "
           + ", ".join(f"{lab} {c}" for lab, c in sorted(Counter(labels).items()))
           + f". Policy: `{args.policy.name}`. Escalate = pricing or api; not escalate = simple or out_of_scope.\n")
-    print("| policy | escalation precision | escalation recall | F1 | escalated overall | ambiguous escalated | out_of_scope P | out_of_scope R |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(RESULT_HEADER)
     for name, m in results.items():
-        print(f"| {name} | {fmt(m['precision'])} | {fmt(m['recall'])} | {fmt(m['f1'])} | {m['escalated_share']:.1%} | "
-              f"{fmt(m['ambiguous_escalated'])} | {fmt(m['oos_precision'])} | {fmt(m['oos_recall'])} |")
+        print(result_row(name, m))
     print("\nPer-label decisions, shipped policy (rows: label; columns: decided topic):\n")
-    print(confusion_table(labels, shipped[0], shipped[1], policy.topic_names))
+    print(confusion_table(labels, [names[w] for w in shipped_winners], shipped_frontier, names))
     if not args.no_cv:
         print(f"\nPer-label decisions, + labelled examples ({args.folds}-fold CV):\n")
-        print(confusion_table(labels, rows_c["topics"], rows_c["escalated"], policy.topic_names))
-    intents = [r.get("intent", "") for r in rows]
-    flagged = Counter(intents[i] for i, (lab, top) in enumerate(zip(labels, shipped[0])) if lab == "simple" and top == "out_of_scope")
+        print(confusion_table(labels, [names[w] for w in fitted_w], fitted_f, names))
+    intents = [r.get("intent", "") for r in raw]
+    flagged = Counter(intents[i] for i, (lab, w) in enumerate(zip(labels, shipped_winners)) if lab == "simple" and names[w] == "out_of_scope")
     if flagged:
         print(
             "\nout_of_scope precision is measured against the data's labels, where chit-chat intents (weather, jokes, "
             "greetings, small talk: out of scope for a help desk) are labelled `simple`. Most frequent `simple` intents "
             "the shipped policy declines as out_of_scope: " + ", ".join(f"{name} {count}" for name, count in flagged.most_common(12)) + "."
         )
+    if args.by_source:
+        target = FitTarget(args.min_recall, args.max_frontier_share)
+        start = time.perf_counter()
+        print("\n".join(by_source_table(policy, rows, vectors, cached, target, args.seed)))
+        print(f"\n(--by-source: {time.perf_counter() - start:.0f} s for the three fits and their evaluation, embeddings given.)")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nThroughput (`Router.decide_many`, batched, {os.cpu_count()} cores shared with other jobs, load average {load:.1f}):\n")
     print("| measure | questions/s (wall clock) |")

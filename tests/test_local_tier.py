@@ -9,6 +9,8 @@ Tests that run the real model assert only what holds whatever it writes.
 """
 from __future__ import annotations
 
+import re
+
 
 import pytest
 
@@ -39,7 +41,7 @@ def test_a_draft_that_copies_the_right_passage_is_the_answer_with_citations(desk
     events, turn = run(services, "how do I reset my password?")
     assert (turn.route, turn.outcome, turn.answered_by) == ("local", "answered", "local-model"), turn.actions
     assert turn.grounding["passed"] and not server.requests and turn.cost_usd == 0
-    assert "[1]" in turn.answer or "[2]" in turn.answer or "[3]" in turn.answer  # attributed, though the draft cited nothing
+    assert re.search(r"\[[123](, [123])*\]", turn.answer), turn.answer  # attributed, though the draft cited nothing
     assert not any(isinstance(e, DraftWithdrawn) for e in events)
     (row,) = services.ledger.turns()
     assert row.answered_by == "local-model"

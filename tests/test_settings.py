@@ -40,6 +40,16 @@ def test_home_moves_with_frontdesk_home(tmp_path, monkeypatch):
     assert "frontdesk" in str(load_settings().home)  # the platform's user data dir
 
 
+def test_the_config_file_in_the_home_given_by_flag_is_read(tmp_path, monkeypatch):
+    """`--home DIR` means DIR/frontdesk.toml is that data dir's config, as $FRONTDESK_HOME does."""
+    monkeypatch.setenv("FRONTDESK_HOME", str(tmp_path / "env-home"))
+    write_config((tmp_path / "env-home").mkdir() or tmp_path / "env-home", "top_k = 3\n")
+    write_config((tmp_path / "flag-home").mkdir() or tmp_path / "flag-home", "top_k = 9\n")
+    assert load_settings().general.top_k == 3
+    settings = load_settings(flags={"home": str(tmp_path / "flag-home")})
+    assert settings.general.top_k == 9 and settings.config_file == tmp_path / "flag-home" / "frontdesk.toml"
+
+
 @pytest.mark.parametrize("text,message", [
     ("top_k = [", "not valid TOML"),
     ("top_k = 'many'", "Bad value for setting 'top_k'"),

@@ -1,4 +1,4 @@
-"""The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | handoff | config | models`.
+"""The one entry point: `frontdesk [tui] | ingest | search | ask | route | logs | handoff | eval | router | config | models`.
 
 Commands build a `Desk` (the core's one handle) and only format what it returns. Exit codes:
 0 success, 1 partial failure (some files or questions failed), 2 error (nothing done),
@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from app.cli.evaluate import add_eval_arguments, cmd_eval
 from app.cli.handoff import add_handoff_arguments, cmd_handoff
 from app.cli.logs import add_logs_arguments, cmd_logs
 from app.cli.models import add_models_arguments, cmd_models
+from app.cli.router import add_router_arguments, cmd_router
 from app.core import OPTIONS, Desk, FrontdeskError, dispatch, env_name, load_settings
 from app.cli.common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, ProgressBar, in_batches, print_passages,
                             questions_from, require_documents)
@@ -66,8 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     handoff = commands.add_parser("handoff", parents=[common], help="the queue of questions a person should answer: list, export, done")
     add_handoff_arguments(handoff)
 
+    evaluate = commands.add_parser("eval", parents=[common], help="measure routing, retrieval and answers against labelled questions")
+    add_eval_arguments(evaluate)
+
     models = commands.add_parser("models", parents=[common], help="list, install, choose and check local models")
     add_models_arguments(models, common)
+
+    router = commands.add_parser("router", parents=[common], help="fit the routing policy to your labelled questions")
+    add_router_arguments(router, common)
     return parser
 
 
@@ -239,7 +247,7 @@ def cmd_route(desk: Desk, args) -> int:
 
 COMMANDS: dict[str, Callable] = {
     "ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "route": cmd_route, "logs": cmd_logs, "config": cmd_config,
-    "models": cmd_models, "handoff": cmd_handoff,
+    "models": cmd_models, "handoff": cmd_handoff, "eval": cmd_eval, "router": cmd_router,
 }
 
 

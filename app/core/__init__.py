@@ -13,7 +13,8 @@ part imports only parts below it):
   quarantine) and what may leave the machine (egress, the API key's secrecy);
 - `providers`: the models that write answers (the local worker, Claude);
 - `answer`: the pipeline (retrieve, route, draft, check, log), router, prompts, quotes;
-- `desk`: builds the parts; `Desk` is the one handle a front end holds.
+- `desk`: builds the parts; `Desk` is the one handle a front end holds;
+- `evaluation`: drives a desk over labelled questions and reports how well it did.
 
 Names load on first use, so `from app.core import load_settings` costs no torch, Chroma or
 llama.cpp import, and the app's first frame stays fast.
@@ -52,6 +53,16 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "printable": ("app.core.text", "printable"),
     # local model files (`frontdesk models`): the models package's own face
     "local_models": ("app.core.models", None),
+    # fitting the routing policy to labelled questions (`frontdesk router fit`)
+    "fit_router": ("app.core.answer.fit", "fit_router"),
+    "FitTarget": ("app.core.answer.fit", "FitTarget"),
+    # evaluation over labelled questions (`frontdesk eval`)
+    "Evaluation": ("app.core.evaluation.run", "Evaluation"),
+    "save_report": ("app.core.evaluation.report", "save_report"),
+    "load_report": ("app.core.evaluation.report", "load_report"),
+    "compare_reports": ("app.core.evaluation.report", "compare"),
+    "load_gate": ("app.core.evaluation.gate", "load_gate"),
+    "shortfalls": ("app.core.evaluation.gate", "shortfalls"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -73,8 +84,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load lazily
     from app.core import models as local_models  # noqa: F401
+    from app.core.answer.fit import FitTarget, fit_router  # noqa: F401
     from app.core.desk import Desk  # noqa: F401
     from app.core.errors import FrontdeskError, ModelError  # noqa: F401
+    from app.core.evaluation.report import compare as compare_reports, load_report, save_report  # noqa: F401
+    from app.core.evaluation.gate import load_gate, shortfalls  # noqa: F401
+    from app.core.evaluation.run import Evaluation  # noqa: F401
     from app.core.events import Event, dispatch  # noqa: F401
     from app.core.ledger.export import export_format, write_turns  # noqa: F401
     from app.core.ledger.turns import ANSWERED_BY, NOTE_KINDS, TIERS, Turn, TurnFilter, parse_day  # noqa: F401

@@ -147,6 +147,7 @@ class Desk:
         self.local.start()
         self.embedder.load()
         self.store.count()
+        self.retriever.keywords.sync()  # built or brought up to date now, not on the first question
         self.router.decide("warm up")
         self.local.load()
 
@@ -172,8 +173,8 @@ class Desk:
         if not with_docs:
             return self.router.decide_many(questions)
         found = self.retriever.find(questions, 1)
-        top_scores = [hits[0].score if hits else 0.0 for hits in found.passages]
-        return self.router.decide_many(questions, top_scores, vectors=found.vectors)
+        # The best cosine of any passage (the fused first one may score lower): what the thresholds were calibrated on.
+        return self.router.decide_many(questions, found.best_scores, vectors=found.vectors)
 
     # --- docs ------------------------------------------------------------------------------------
 

@@ -307,7 +307,9 @@ class Settings:
         return Settings(values, sources, self.config_file, self.api_key, self.api_key_source)
 
 
-def find_config_file(explicit: str | Path | None, environ: dict[str, str]) -> Path | None:
+def find_config_file(explicit: str | Path | None, environ: dict[str, str], home: str | Path | None = None) -> Path | None:
+    """--config, else $FRONTDESK_CONFIG, else ./frontdesk.toml, else <home>/frontdesk.toml, where
+    home is --home's folder when given (the data dir a command runs on), else $FRONTDESK_HOME."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -321,7 +323,7 @@ def find_config_file(explicit: str | Path | None, environ: dict[str, str]) -> Pa
     local = Path.cwd() / CONFIG_NAME
     if local.is_file():
         return local
-    home = environ.get("FRONTDESK_HOME") or _default_home()
+    home = home or environ.get("FRONTDESK_HOME") or _default_home()
     in_home = Path(home).expanduser() / CONFIG_NAME
     return in_home if in_home.is_file() else None
 
@@ -378,7 +380,7 @@ def load_settings(
     sources = {o.name: "default" for o in OPTIONS}
     api_key, api_key_source = None, ""
 
-    config_file = find_config_file(config, environ)
+    config_file = find_config_file(config, environ, (flags or {}).get("home"))
     if config_file:
         table = _read_toml(config_file)
         frontier_table = table.get("frontier") if isinstance(table.get("frontier"), dict) else {}

@@ -79,15 +79,19 @@ class Assistant:
         self.frontier = frontier
         self.ledger = ledger
 
-    def retrieve(self, question: str, k: int) -> tuple[list[Passage], list[tuple[Passage, str]], object]:
-        """(passages, quarantined passages with why, the question's vector), best first."""
+    def retrieve(self, question: str, k: int) -> tuple[list[Passage], list[tuple[Passage, str]], object, float]:
+        """(passages best first, quarantined passages with why, the question's vector, the best
+        cosine of any passage: what the router's relevance thresholds were calibrated on, since
+        the fused first passage can be less similar than another)."""
         found = self.retriever.find([question], k)
-        vector, found = found.vectors, found.passages[0]
-        if not found and self.store.count() == 0:  # counted only when nothing came back
+        vector, best_score, ranked = found.vectors, found.best_scores[0], found.passages[0]
+        if not ranked and self.store.count() == 0:  # counted only when nothing came back
             raise FrontdeskError("No docs loaded yet, so there is nothing to answer from.",
                                  "Load a docs folder first: F3 in the app, or `frontdesk ingest PATH`.")
-        passages, held = quarantine(found)
-        return passages, held, vector
+        passages, held = quarantine(ranked)
+        if held:  # a quarantined passage's similarity is no evidence the docs answer the question
+            best_score = max((p.score for p in passages), default=0.0)
+        return passages, held, vector, best_score
 
     def local_passages(self, passages: list[Passage]) -> list[Passage]:
         """The passages the local side reads: the first LOCAL_PASSAGES, each from step 1 of its
@@ -176,14 +180,13 @@ class _Run:
         if not turn.question:
             raise FrontdeskError("Empty question", "Type a question first.")
         query = unicodedata.normalize("NFKC", turn.question)
-        passages, held, vector = self.a.retrieve(turn.question, k)
+        passages, held, vector, top_score = self.a.retrieve(turn.question, k)
         for passage, why in held:
             turn.actions.append(f"quarantined passage {passage.id} of {passage.file}: it {why}")
         turn.retrieval_ms = self._ms()
         turn.sources = [p.to_json() for p in passages]
         yield Retrieved(passages)
 
-        top_score = passages[0].score if passages else 0.0
         decision = self.a.router.decide_many([query], [top_score], vectors=vector)[0]
         turn.route, turn.topic, turn.reason = decision.route, decision.topic, decision.reason
         yield Routed(decision)

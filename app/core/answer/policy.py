@@ -4,6 +4,10 @@ Each topic has example questions, keywords and regular expressions, a minimum sc
 route; thresholds and scoring settings apply to all topics. The file is the user's to edit,
 so `load_policy` validates every value and a bad one raises a ConfigError that names the
 file, the line and the fix. How a policy decides a question is `router`'s job.
+
+A policy may also name an `examples_file`: labelled questions (the `labelled` format, each
+row with a `topic`) that join the topics' examples. `frontdesk router fit` writes one, so a
+fitted policy with 30,000 examples stays a short TOML file a person can read.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ConfigError
+from app.core.labelled import LabelledFileError, load_questions
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("routing_policy.toml")
 ROUTES = ("local", "frontier")
@@ -56,6 +61,7 @@ class RoutingPolicy:
     top_k: int = 3
     keyword_bonus: float = 0.10
     path: Path | None = None
+    examples_file: Path | None = None  # where the examples beyond the TOML's own came from
 
     @property
     def topic_names(self) -> list[str]:
@@ -73,7 +79,7 @@ def _keyword_regex(keyword: str) -> re.Pattern:
 # ---------------------------------------------------------------------------- loading
 
 
-_TOP_KEYS = {"version", "default_topic", "thresholds", "scoring", "topics"}
+_TOP_KEYS = {"version", "default_topic", "examples_file", "thresholds", "scoring", "topics"}
 _THRESHOLD_KEYS = {"min_relevance", "local_confidence", "escalate_unanswerable"}
 _SCORING_KEYS = {"top_k", "keyword_bonus"}
 _TOPIC_KEYS = {"description", "route", "min_score", "escalate_when_unsure", "keywords", "patterns", "examples"}
@@ -121,8 +127,11 @@ class _Locator:
 _FIX = "Fix the value it names (the shipped app/core/answer/routing_policy.toml documents every field), or unset `routing.policy`."
 
 
-def load_policy(path: str | Path) -> RoutingPolicy:
-    """Read and validate a routing policy TOML file; ConfigError names the file and line."""
+def load_policy(path: str | Path, with_examples_file: bool = True) -> RoutingPolicy:
+    """Read and validate a routing policy TOML file; ConfigError names the file and line.
+
+    `with_examples_file=False` leaves out the examples of its `examples_file` (a refit starts
+    from the hand-written part and replaces them)."""
     path = Path(path).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
@@ -141,10 +150,10 @@ def load_policy(path: str | Path) -> RoutingPolicy:
             f"Routing policy {path} is not valid TOML: {error}",
             "Fix the line it names (check quotes, commas and brackets), or unset `routing.policy`.",
         ) from None
-    return _parse_policy(data, _Locator(path, text), path)
+    return _parse_policy(data, _Locator(path, text), path, with_examples_file)
 
 
-def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path) -> RoutingPolicy:
+def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path, with_examples_file: bool = True) -> RoutingPolicy:
     for key in data:
         if key not in _TOP_KEYS:
             raise loc.error(f"unknown key '{key}'", loc.line(None, key=key) or loc.line(key), f"Known keys: {', '.join(sorted(_TOP_KEYS))}.")
@@ -206,11 +215,6 @@ def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path) -> RoutingPol
                     f"topic '{name}': '{key}' must be a list of non-empty strings", loc.line(table_name, key=key), _FIX
                 )
             lists[key] = [item.strip() for item in raw]
-        if not lists["examples"]:
-            raise loc.error(
-                f"topic '{name}' has no examples", loc.line(table_name, key="examples"),
-                "Add a few example questions (examples = [\"...\", ...]): the router compares questions with them.",
-            )
         for pattern in lists["patterns"]:
             try:
                 re.compile(pattern)
@@ -240,6 +244,20 @@ def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path) -> RoutingPol
             f"default_topic {default_topic!r} is not one of the topics ({', '.join(topics)})",
             loc.line(None, key="default_topic"), _FIX,
         )
+    examples_file = None
+    if "examples_file" in data:
+        raw = data["examples_file"]
+        if not isinstance(raw, str) or not raw.strip():
+            raise loc.error("'examples_file' must be a file name", loc.line(None, key="examples_file"), _FIX)
+        examples_file = (path.parent / Path(raw).expanduser()).resolve()  # relative to the policy, like config paths
+        if with_examples_file:
+            _add_file_examples(topics, examples_file, loc)
+    for name, topic in topics.items():
+        if not topic.examples:
+            raise loc.error(
+                f"topic '{name}' has no examples", loc.line(f"topics.{name}", key="examples"),
+                "Add a few example questions (examples = [\"...\", ...]): the router compares questions with them.",
+            )
     return RoutingPolicy(
         topics=topics,
         default_topic=default_topic,
@@ -249,4 +267,25 @@ def _parse_policy(data: dict[str, Any], loc: _Locator, path: Path) -> RoutingPol
         top_k=top_k,
         keyword_bonus=number("scoring", scoring, "keyword_bonus", 0.10, 0.0, 1.0),
         path=path,
+        examples_file=examples_file,
     )
+
+
+def _add_file_examples(topics: dict[str, Topic], examples_file: Path, loc: _Locator) -> None:
+    where = loc.line(None, key="examples_file")
+    try:
+        rows = load_questions(examples_file)
+    except LabelledFileError as error:
+        raise loc.error(f"examples_file: {error.title}", where, error.fix) from None
+    added: dict[str, list[str]] = {name: [] for name in topics}
+    for row in rows:
+        if row.topic not in topics:
+            raise loc.error(
+                f"examples_file {examples_file}, line {row.line}: topic {row.topic!r} is not one of the topics ({', '.join(topics)})",
+                where, "Give every row a \"topic\" of this policy, or add the topic to the policy.",
+            )
+        added[row.topic].append(row.question)
+    for name, texts in added.items():
+        topic = topics[name]
+        # Dataclass fields stay the same Topic object: its compiled regexes are kept.
+        topic.examples = list(dict.fromkeys(topic.examples + texts))

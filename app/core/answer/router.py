@@ -14,18 +14,32 @@ The retrieval score of the question (best passage similarity) refines the decisi
 
 `decide_many` embeds a whole batch at once; pass `vectors` when the caller has already
 embedded the questions (e.g. for retrieval) to skip the second embedding.
+
+The examples live in one `ExampleIndex`: a single matrix, rows grouped by topic, searched
+exactly (a flat inner-product index). 30,000 MiniLM vectors are 46 MB and a question costs
+one matrix-vector product, so an approximate index would only blur the top-k means the
+thresholds were fitted on. A policy with an `examples_file` (what `router fit` writes) keeps
+its examples' vectors beside that file (`*.vectors.npz`, keyed by embedder and text hash),
+so an app start embeds only what changed, not 30,000 questions.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from app.core.answer.policy import DEFAULT_POLICY_PATH, RoutingPolicy, load_policy
 
-# Similarities are computed for this many questions at a time: bounds memory for big batches.
+# Similarities are computed for at most this many questions at a time, and for fewer when
+# the policy has many examples: a chunk's similarity matrix stays under _BUDGET floats (32 MB).
 _CHUNK = 2048
+_BUDGET = 2**23
 
 
 @dataclass
@@ -84,11 +98,68 @@ def choose_topics(policy: RoutingPolicy, scores: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(eligible.max(axis=1)), best, default)
 
 
+@dataclass
+class ExampleIndex:
+    """Every example's vector in one matrix; topic j owns rows bounds[j]..bounds[j+1]."""
+
+    vectors: np.ndarray  # [examples, dimension], L2-normalised
+    bounds: list[int]
+
+    def topic_rows(self, j: int) -> slice:
+        return slice(self.bounds[j], self.bounds[j + 1])
+
+
+def embedder_id(embedder) -> str | None:
+    """Names what produced a vector: the model's weights and the token limit (longer texts are cut).
+
+    None for an embedder that doesn't say (a test double): its vectors are never stored."""
+    path, limit = getattr(embedder, "model_path", None), getattr(embedder, "max_seq_length", None)
+    if path is None or limit is None:
+        return None
+    weights = sorted(Path(path).glob("*.safetensors")) + sorted(Path(path).glob("*.bin"))
+    size = sum(w.stat().st_size for w in weights)  # a changed model file changes the id
+    return f"{Path(path).name}:{size}:{limit}"
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    # Fixed-width bytes ("S16") drop trailing NULs when read back, the same way on both sides of a lookup.
+    return np.array([hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16")
+
+
+def vectors_file(policy: RoutingPolicy) -> Path | None:
+    """Where a policy's example vectors are kept: beside its examples file (the shipped policy has none)."""
+    return policy.examples_file.with_suffix(".vectors.npz") if policy.examples_file else None
+
+
+def load_vectors(path: Path, model: str) -> dict[bytes, np.ndarray]:
+    """Stored vectors by text hash; empty when missing, unreadable or from another embedder (stale)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["model"]) != model:
+                return {}
+            return dict(zip(stored["keys"].tolist(), stored["vectors"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return {}
+
+
+def save_vectors(path: Path, model: str, keys: np.ndarray, vectors: np.ndarray) -> None:
+    """Written to a temporary file and renamed: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, model=np.array(model), keys=keys, vectors=np.asarray(vectors, dtype=np.float32))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 class Router:
     def __init__(self, policy: RoutingPolicy, embedder):
         self.policy = policy
         self.embedder = embedder
-        self._examples: list[np.ndarray] | None = None
+        self._index: ExampleIndex | None = None
 
     @classmethod
     def from_settings(cls, settings, embedder) -> "Router":
@@ -97,19 +168,35 @@ class Router:
 
     def warm(self) -> "Router":
         """Embed the policy's examples now (e.g. in a background worker) instead of on the first question."""
-        self._example_vectors()
+        self._example_index()
         return self
 
-    def _example_vectors(self) -> list[np.ndarray]:
-        if self._examples is None:
-            texts = [text for topic in self.policy.topics.values() for text in topic.examples]
-            vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-            blocks, start = [], 0
-            for topic in self.policy.topics.values():
-                blocks.append(vectors[start:start + len(topic.examples)])
-                start += len(topic.examples)
-            self._examples = blocks
-        return self._examples
+    def _example_index(self) -> ExampleIndex:
+        if self._index is None:
+            topics = list(self.policy.topics.values())
+            texts = [text for topic in topics for text in topic.examples]
+            bounds = np.cumsum([0] + [len(topic.examples) for topic in topics]).tolist()
+            self._index = ExampleIndex(self._embed_examples(texts), bounds)
+        return self._index
+
+    def _embed_examples(self, texts: list[str]) -> np.ndarray:
+        """The examples' vectors: from the policy's vector file where it has them, embedding only the rest."""
+        path, model = vectors_file(self.policy), embedder_id(self.embedder)
+        if path is None or model is None:
+            return np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        keys = text_keys(texts)
+        stored = load_vectors(path, model)
+        missing = [i for i, key in enumerate(keys.tolist()) if key not in stored]
+        if missing:
+            fresh = np.asarray(self.embedder.embed([texts[i] for i in missing]), dtype=np.float32)
+            stored.update(zip(keys[missing].tolist(), fresh))
+        vectors = np.stack([stored[key] for key in keys.tolist()]) if texts else np.zeros((0, 384), dtype=np.float32)
+        if missing:
+            try:  # keep only this policy's texts: vectors of deleted examples would pile up
+                save_vectors(path, model, keys, vectors)
+            except OSError:
+                pass  # a read-only folder costs the next start an embedding pass, nothing more
+        return np.asarray(vectors, dtype=np.float32)
 
     def evidence(self, questions: Sequence[str], vectors: np.ndarray | None = None) -> TopicEvidence:
         """Example similarity and keyword matches of each question for each topic."""
@@ -126,20 +213,23 @@ class Router:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(vectors) != len(questions):
             raise ValueError(f"{len(questions)} questions but {len(vectors)} vectors")
-        blocks = self._example_vectors()
-        n, t = len(questions), len(blocks)
+        index = self._example_index()
+        n, t = len(questions), len(self.policy.topics)
         similarity = np.zeros((n, t), dtype=np.float32)
         nearest = np.zeros((n, t), dtype=np.int64)
         nearest_similarity = np.zeros((n, t), dtype=np.float32)
-        for start in range(0, n, _CHUNK):
-            chunk = vectors[start:start + _CHUNK]
-            for j, block in enumerate(blocks):
-                sims = chunk @ block.T
-                k = min(self.policy.top_k, block.shape[0])
-                top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:] if k < sims.shape[1] else sims
-                similarity[start:start + len(chunk), j] = top.mean(axis=1)
-                nearest[start:start + len(chunk), j] = sims.argmax(axis=1)
-                nearest_similarity[start:start + len(chunk), j] = sims.max(axis=1)
+        step = max(1, min(_CHUNK, _BUDGET // max(1, len(index.vectors))))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            sims = vectors[rows] @ index.vectors.T  # one product for every topic
+            for j in range(t):
+                block = sims[:, index.topic_rows(j)]
+                k = min(self.policy.top_k, block.shape[1])
+                # np.partition, not argpartition: its copy is floats, not 8-byte indices.
+                top = np.partition(block, block.shape[1] - k, axis=1)[:, -k:] if k < block.shape[1] else block
+                similarity[rows, j] = top.mean(axis=1)
+                nearest[rows, j] = block.argmax(axis=1)
+                nearest_similarity[rows, j] = top.max(axis=1)
         topics = list(self.policy.topics.values())
         hits = [[topic.matches(question) for topic in topics] for question in questions]
         return TopicEvidence(similarity, nearest, nearest_similarity, hits)

@@ -5,6 +5,12 @@ folder (`root`), file, heading path, offsets, the hash of its file's bytes (`fil
 and the hash of its embedded text (`text_hash`). The store itself is the source of truth
 for incremental ingest (no side manifest that could disagree with it after a crash), and
 `text_hash` lets ingest reuse a vector instead of embedding the same text twice.
+
+Every write also renews a token in the collection's metadata: "writing:…" before it, a new
+plain token after it. With the collection's id it is the store's `fingerprint`: how indexes
+derived from the store (the keyword index) know they are current without a side record of
+their own. Equal fingerprints mean equal contents; a store rebuilt, restored or copied in
+has another one, and one a killed ingest left mid-write says so.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +39,20 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _PAGE = 5000  # records per get() page; keeps memory flat on large stores
 _IN_LIMIT = 500  # values per $in filter
+_WRITE_TOKEN = "frontdesk_write"  # collection metadata key renewed around every write
+_WRITING = "writing:"  # token prefix while a write is under way (or was cut short)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a derived index compares to know it mirrors the store (see the module doc)."""
+    collection: str
+    token: str
+
+    @property
+    def settled(self) -> bool:
+        """False while a write is under way, or after one was killed: don't trust it yet."""
+        return not self.token.startswith(_WRITING)
 
 
 @dataclass
@@ -64,11 +86,15 @@ class Store:
         self.settings = settings
         self.read_only = False  # True: a copy of a store this user cannot write (see _open_local)
         self._copy: tempfile.TemporaryDirectory | None = None
+        self._client_handle = None
+        self._write_depth = 0
+        self._database: Path | None = None  # the local store's SQLite file (None for a Chroma server)
+        self._known: tuple[tuple, Fingerprint] | None = None  # see fingerprint()
 
     @cached_property
     def _collection(self):
         with self._first_open_lock():
-            client = self._client()
+            client = self._client_handle = self._client()
             try:
                 # Embeddings are always passed in: Chroma's default embedder would download a model.
                 return client.get_or_create_collection(
@@ -109,7 +135,9 @@ class Store:
                 )
                 client.heartbeat()
                 return client
-            return chromadb.PersistentClient(path=self._open_local(), settings=chroma_settings)
+            folder = self._open_local()
+            self._database = Path(folder) / "chroma.sqlite3"
+            return chromadb.PersistentClient(path=folder, settings=chroma_settings)
         except StoreError:
             raise
         except Exception as error:
@@ -146,6 +174,64 @@ class Store:
 
     def count(self) -> int:
         return self._collection.count()
+
+    def fingerprint(self) -> Fingerprint:
+        collection = self._collection
+        # Every write to a local store changes its SQLite file, so while the file is as it was
+        # the fingerprint is too, and asking Chroma (half a millisecond a search) can wait.
+        stamp = self._stamp()
+        if stamp is not None and self._known is not None and self._known[0] == stamp:
+            return self._known[1]
+        # The cached collection object keeps the metadata it was opened with; another process's
+        # writes show only in a fresh read.
+        metadata = self._client_handle.get_collection(collection.name, embedding_function=None).metadata or {}
+        fingerprint = Fingerprint(str(collection.id), str(metadata.get(_WRITE_TOKEN, "")))
+        # Kept only once the file's last change is older than a file-time tick (a few ms): a write
+        # in the same tick as this read could otherwise leave the file's time as it was.
+        settled_file = stamp is not None and time.time_ns() - stamp[3] > 1_000_000_000
+        self._known = (stamp, fingerprint) if settled_file and fingerprint.settled else None
+        return fingerprint
+
+    def _stamp(self) -> tuple | None:
+        if self._database is None:
+            return None
+        try:
+            info = self._database.stat()
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    @contextmanager
+    def _writes(self):
+        """Renew the write token around a write (once for nested writes). On an exception the
+        token stays "writing:…", so derived indexes keep re-checking until a write completes."""
+        self._check_writable()
+        if self._write_depth == 0:
+            self._set_token(_WRITING + uuid.uuid4().hex)
+        self._write_depth += 1
+        try:
+            yield
+        finally:
+            self._write_depth -= 1
+        if self._write_depth == 0:
+            self._set_token(uuid.uuid4().hex)
+
+    def _set_token(self, token: str) -> None:
+        self._collection.modify(metadata={_WRITE_TOKEN: token})
+
+    def versions(self) -> dict[str, str]:
+        """Every record id with its file's hash (`file_sha`): ingest writes every record of a
+        changed file again with the new hash, including those whose id and text stayed."""
+        return {record_id: metadata["file_sha"] for record_id, metadata in self._iter_metadata(None)}
+
+    def ids(self) -> set[str]:
+        """Every record id in the store (all docs folders)."""
+        ids: set[str] = set()
+        while True:
+            page = self._collection.get(include=[], limit=_PAGE, offset=len(ids))
+            ids.update(page["ids"])
+            if len(page["ids"]) < _PAGE:
+                return ids
 
     def roots(self) -> dict[str, int]:
         """Docs folders in the store with their chunk counts."""
@@ -192,52 +278,78 @@ class Store:
         One call each for a whole batch of files: Chroma's per-call overhead is what
         separates ingest speed from raw embedding speed.
         """
-        self._check_writable()
-        for i in range(0, len(records), _PAGE):
-            page = records[i:i + _PAGE]
-            self._collection.upsert(
-                ids=[r.id for r in page],
-                embeddings=np.stack([r.vector for r in page]),
-                documents=[r.text for r in page],
-                metadatas=[r.metadata() for r in page],
-            )
-        self.delete(set(stale_ids) - {r.id for r in records})
+        with self._writes():
+            for i in range(0, len(records), _PAGE):
+                page = records[i:i + _PAGE]
+                self._collection.upsert(
+                    ids=[r.id for r in page],
+                    embeddings=np.stack([r.vector for r in page]),
+                    documents=[r.text for r in page],
+                    metadatas=[r.metadata() for r in page],
+                )
+            self.delete(set(stale_ids) - {r.id for r in records})
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        if ids:
-            self._check_writable()
-        for i in range(0, len(ids), _PAGE):
-            self._collection.delete(ids=ids[i:i + _PAGE])
+        if not ids:
+            return
+        with self._writes():
+            for i in range(0, len(ids), _PAGE):
+                self._collection.delete(ids=ids[i:i + _PAGE])
 
     def query(self, vectors: np.ndarray, k: int) -> list[list[Passage]]:
-        if self.count() == 0:
-            return [[] for _ in range(len(vectors))]
-        result = self._collection.query(
-            query_embeddings=vectors, n_results=k, include=["documents", "metadatas", "distances"],
-        )
+        # No count() first: it cost as much as the query, and Chroma answers an empty collection
+        # with empty lists. Asked only when a query fails, in case a version refuses instead.
+        try:
+            result = self._collection.query(
+                query_embeddings=vectors, n_results=k, include=["documents", "metadatas", "distances"],
+            )
+        except Exception:
+            if self.count() == 0:
+                return [[] for _ in range(len(vectors))]
+            raise
         return [
             [_passage(i, d, m, 1.0 - dist) for i, d, m, dist in zip(ids, docs, metas, dists)]
             for ids, docs, metas, dists in zip(result["ids"], result["documents"], result["metadatas"], result["distances"])
         ]
 
+    def nearest(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Per vector, the ids of the k nearest chunks and their cosine similarity, best first.
+        Without documents and metadata: for a few dozen candidates, fetching those is most of the
+        query's time, and only the few passages finally returned need them (see `get_with_vectors`)."""
+        try:
+            result = self._collection.query(query_embeddings=vectors, n_results=k, include=["distances"])
+        except Exception:
+            if self.count() == 0:
+                return [[] for _ in range(len(vectors))]
+            raise
+        return [[(i, 1.0 - d) for i, d in zip(ids, dists)] for ids, dists in zip(result["ids"], result["distances"])]
+
     def preceding(self, passage: Passage) -> Passage | None:
         """The chunk just before this one in its file (same heading or not), if any."""
         if not passage.root or passage.start <= 0:
             return None
-        page = self._collection.get(
-            where={"$and": [{"root": passage.root}, {"file": passage.file}, {"end": {"$lte": passage.start}}]},
-            include=["documents", "metadatas"],
-        )
-        candidates = [_passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
-        return max(candidates, key=lambda p: p.end, default=None)
+        # Filtering on the file alone, and on the folder and offsets here, is several times
+        # faster than Chroma's compound filters.
+        page = self._collection.get(where={"file": passage.file}, include=["documents", "metadatas"])
+        chunks = [_passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+        return max((c for c in chunks if c.root == passage.root and c.end <= passage.start), key=lambda c: c.end, default=None)
 
     def get(self, ids: Sequence[str]) -> list[Passage]:
         """Passages by id, in the order asked (unknown ids are left out)."""
+        return [passage for passage, _ in self._get(ids, with_vectors=False)]
+
+    def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[Passage, np.ndarray]]:
+        """`get`, with each passage's stored vector (to score it against a question's)."""
+        return self._get(ids, with_vectors=True)
+
+    def _get(self, ids: Sequence[str], with_vectors: bool) -> list[tuple[Passage, np.ndarray | None]]:
         if not ids:
             return []
-        page = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
-        by_id = {i: _passage(i, d, m, 0.0) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])}
+        page = self._collection.get(ids=list(ids), include=["documents", "metadatas"] + (["embeddings"] if with_vectors else []))
+        vectors = page["embeddings"] if with_vectors else [None] * len(page["ids"])
+        by_id = {i: (_passage(i, d, m, 0.0), None if v is None else np.asarray(v, dtype=np.float32))
+                 for i, d, m, v in zip(page["ids"], page["documents"], page["metadatas"], vectors)}
         return [by_id[i] for i in ids if i in by_id]
 
 

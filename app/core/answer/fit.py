@@ -1,0 +1,562 @@
+"""Fitting the routing policy to labelled questions: `frontdesk router fit` and bench/routing_eval.py.
+
+How a policy is fitted (`fit_policy`):
+
+1. Every labelled question becomes an example of its topic. A row labelled only with a route
+   (`local` or `frontier`) becomes an example of the topic with that route that the starting
+   policy scores highest for it: the label says where such questions must go, the policy's
+   own examples and keywords say which of its topics the question is like. Rows without a
+   label (`ambiguous`) are never examples; they count towards the frontier share only.
+2. The escalation topics' `min_score` and `keyword_bonus` are chosen on a grid, on an inner
+   split: a quarter of the rows is scored against the other three quarters as examples, so
+   the thresholds are chosen on questions that are not their own examples, as a customer's
+   next question isn't. Of the settings that meet the target (escalation recall at least R,
+   frontier share at most S), the one with the best escalation F1 wins (among equals, the one
+   that moves the starting values least); when none meets it, the closest one, and the caller
+   says so.
+3. The fitted policy is the starting one with those thresholds and every row as an example.
+
+`fit_router` wraps that for the command: it reads the file, holds out a stratified fifth
+(identical texts on the same side) to print before/after figures on, and, when the rows name
+several sources, fits on all but one and tests on that one (`by_source`); then it writes the
+new policy next to its examples file and their vectors, and points the config at it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+import tomllib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from app.core.answer.policy import DEFAULT_POLICY_PATH, ROUTES, RoutingPolicy, load_policy
+from app.core.answer.router import Router, choose_topics, embedder_id, save_vectors, text_keys, vectors_file
+from app.core.errors import ConfigError, FrontdeskError
+from app.core.labelled import LabelledQuestion, load_questions
+from app.core.settings import CONFIG_NAME, Settings, find_config_file
+
+BONUS_GRID = (0.0, 0.05, 0.10, 0.15, 0.20)
+MIN_SCORE_GRID = tuple(round(x, 3) for x in np.arange(0.10, 0.751, 0.025))
+HELD_OUT_FOLDS = 5  # one fifth of the file is held out for the before/after figures
+INNER_FOLDS = 4  # one quarter of the rest tunes the thresholds against the other three as examples
+MIN_PER_ROUTE = 10  # per route, so that every part of the splits has some of each
+NO_LABEL = "no label"
+
+
+class FitError(FrontdeskError):
+    pass
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    route: str | None  # "local" | "frontier": where it should go; None: unlabelled
+    topic: str | None  # the topic it is an example of; None: not an example (yet)
+    label: str  # as the file said, for the per-label figures: a topic, "local", "frontier" or "no label"
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class FitTarget:
+    min_recall: float | None = None
+    max_frontier_share: float | None = None
+
+    def shortfall(self, recall: float, share: float) -> float:
+        """How far a result is from the target (0 = met)."""
+        missing = max(0.0, self.min_recall - recall) if self.min_recall is not None else 0.0
+        return missing + (max(0.0, share - self.max_frontier_share) if self.max_frontier_share is not None else 0.0)
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.min_recall is not None:
+            parts.append(f"escalation recall ≥ {self.min_recall:g}")
+        if self.max_frontier_share is not None:
+            parts.append(f"frontier share ≤ {self.max_frontier_share:.1%}")
+        return " and ".join(parts) + ", then the best F1" if parts else "the best escalation F1"
+
+
+@dataclass(frozen=True)
+class LabelStats:
+    n: int
+    escalated: float  # share of these rows sent to the frontier
+    precision: float | None = None  # topic labels only: of the rows decided as the topic, the share labelled with it
+    recall: float | None = None  # ... of the rows labelled with it, the share decided as it
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Escalation (frontier = positive) over labelled rows; the frontier share over all rows."""
+
+    n: int
+    labelled: int
+    precision: float
+    recall: float
+    f1: float
+    frontier_share: float
+    by_label: dict[str, LabelStats] = field(default_factory=dict)
+
+    def meets(self, target: FitTarget) -> bool:
+        return target.shortfall(self.recall, self.frontier_share) == 0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    keyword_bonus: float
+    min_scores: dict[str, float]  # escalation topic -> min_score
+    metrics: Metrics  # on the tuning rows
+    met: bool
+
+    def apply(self, policy: RoutingPolicy) -> RoutingPolicy:
+        return _with(policy, self.keyword_bonus, self.min_scores)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    policy: RoutingPolicy  # thresholds tuned, every row with a topic an example
+    tuning: Tuning
+
+
+# ---------------------------------------------------------------------------- building blocks
+
+
+class CachedEmbedder:
+    """Serves vectors already computed for the labelled rows; embeds only what it hasn't seen (the policy's own examples)."""
+
+    def __init__(self, embedder, texts: Sequence[str], vectors: np.ndarray):
+        self.embedder = embedder
+        self.index = {text: vectors[i] for i, text in enumerate(texts)}
+
+    def __getattr__(self, name: str):  # model_path, max_seq_length: the router keys stored vectors by them
+        return getattr(self.embedder, name)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.index]
+        if missing:
+            self.index.update(zip(missing, self.embedder.embed(missing)))
+        return np.stack([self.index[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+
+def split_folds(rows: Sequence[Row], k: int, seed: int) -> np.ndarray:
+    """A fold per row, stratified by label; identical texts share a fold, so no question is scored against itself."""
+    rng = random.Random(seed)
+    fold_of_text: dict[str, int] = {}
+    counters: Counter = Counter()
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    folds = np.zeros(len(rows), dtype=np.int64)
+    for i in order:
+        text = rows[i].text.strip().lower()
+        if text not in fold_of_text:
+            fold_of_text[text] = counters[rows[i].label] % k
+            counters[rows[i].label] += 1
+        folds[i] = fold_of_text[text]
+    return folds
+
+
+def decide(policy: RoutingPolicy, similarity: np.ndarray, has_keyword: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(winning topic index, sent to the frontier) per question, as `Router.decide_many` decides without a retrieval score."""
+    winners = choose_topics(policy, similarity + policy.keyword_bonus * has_keyword)
+    frontier = np.array([policy.topics[name].route == "frontier" for name in policy.topic_names])[winners]
+    return winners, frontier
+
+
+def metrics(policy: RoutingPolicy, rows: Sequence[Row], winners: np.ndarray, frontier: np.ndarray) -> Metrics:
+    route = np.array([row.route or "" for row in rows])
+    labels = np.array([row.label for row in rows])
+    labelled = route != ""
+    positive = route == "frontier"
+    tp = int((frontier & positive).sum())
+    fp = int((frontier & labelled & ~positive).sum())
+    fn = int((~frontier & positive).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    decided = np.array(policy.topic_names, dtype=object)[winners] if len(rows) else np.array([], dtype=object)
+    by_label: dict[str, LabelStats] = {}
+    for label in dict.fromkeys(labels.tolist()):
+        mine = labels == label
+        stats = LabelStats(int(mine.sum()), float(frontier[mine].mean()))
+        if label in policy.topics:
+            as_topic = (decided == label) & labelled
+            hits = int((as_topic & mine).sum())
+            stats = replace(stats, precision=float(hits / as_topic.sum()) if as_topic.any() else 0.0, recall=float(hits / mine.sum()))
+        by_label[label] = stats
+    return Metrics(
+        n=len(rows), labelled=int(labelled.sum()), precision=precision, recall=recall,
+        f1=2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+        frontier_share=float(frontier.mean()) if len(rows) else 0.0, by_label=by_label,
+    )
+
+
+def decisions(policy: RoutingPolicy, embedder, rows: Sequence[Row], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    evidence = Router(policy, embedder).evidence([row.text for row in rows], vectors)
+    return decide(policy, evidence.similarity, evidence.has_keyword)
+
+
+def evaluate(policy: RoutingPolicy, embedder, rows: Sequence[Row], vectors: np.ndarray) -> Metrics:
+    return metrics(policy, rows, *decisions(policy, embedder, rows, vectors))
+
+
+def tune(policy: RoutingPolicy, rows: Sequence[Row], similarity: np.ndarray, has_keyword: np.ndarray,
+         target: FitTarget = FitTarget()) -> Tuning:
+    """Grid-search keyword_bonus and the escalation topics' min_score: best F1 among the settings that meet the target."""
+    escalation = [name for name, topic in policy.topics.items() if topic.route == "frontier"]
+    best: tuple[tuple[float, float, float], RoutingPolicy, Metrics] | None = None
+
+    def moved(candidate: RoutingPolicy) -> float:
+        return abs(candidate.keyword_bonus - policy.keyword_bonus) + sum(
+            abs(candidate.topics[name].min_score - policy.topics[name].min_score) for name in escalation)
+
+    def consider(candidate: RoutingPolicy) -> None:
+        nonlocal best
+        result = metrics(candidate, rows, *decide(candidate, similarity, has_keyword))
+        # Many settings tie on a few hundred rows: then the one that moves the starting values least,
+        # since the rows give no reason to move them further.
+        key = (-round(target.shortfall(result.recall, result.frontier_share), 9), round(result.f1, 9), -moved(candidate))
+        if best is None or key > best[0]:
+            best = (key, candidate, result)
+
+    for bonus in BONUS_GRID:
+        for floor in MIN_SCORE_GRID:  # one floor for every escalation topic first, then each topic around it
+            consider(_with(policy, bonus, {name: floor for name in escalation}))
+    for name in escalation:
+        for floor in MIN_SCORE_GRID:
+            consider(_with(best[1], best[1].keyword_bonus, {name: floor}))
+    _, chosen, result = best
+    return Tuning(chosen.keyword_bonus, {name: chosen.topics[name].min_score for name in escalation}, result, result.meets(target))
+
+
+def _with(policy: RoutingPolicy, bonus: float, floors: dict[str, float]) -> RoutingPolicy:
+    topics = {name: (replace(topic, min_score=floors[name]) if name in floors else topic) for name, topic in policy.topics.items()}
+    return replace(policy, topics=topics, keyword_bonus=bonus)
+
+
+def with_examples(policy: RoutingPolicy, rows: Sequence[Row]) -> RoutingPolicy:
+    """The policy with the rows that have a topic added to that topic's examples."""
+    extra: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.topic is not None:
+            extra[row.topic].append(row.text)
+    topics = {name: replace(topic, examples=list(dict.fromkeys(topic.examples + extra.get(name, []))))
+              for name, topic in policy.topics.items()}
+    return replace(policy, topics=topics)
+
+
+def assign_topics(policy: RoutingPolicy, embedder, rows: list[Row], vectors: np.ndarray) -> list[Row]:
+    """Route-only rows get the topic of their route that the policy scores highest (see the module's note)."""
+    todo = [i for i, row in enumerate(rows) if row.topic is None and row.route is not None]
+    if not todo:
+        return rows
+    evidence = Router(policy, embedder).evidence([rows[i].text for i in todo], vectors[todo])
+    scores = evidence.similarity + policy.keyword_bonus * evidence.has_keyword
+    routes = np.array([topic.route for topic in policy.topics.values()])
+    rows = list(rows)
+    for j, i in enumerate(todo):
+        same_route = np.where(routes == rows[i].route, scores[j], -np.inf)
+        if np.isfinite(same_route.max()):  # a policy may have no topic with that route: then it only counts in the figures
+            rows[i] = replace(rows[i], topic=policy.topic_names[int(same_route.argmax())])
+    return rows
+
+
+def fit_policy(base: RoutingPolicy, rows: list[Row], vectors: np.ndarray, embedder, target: FitTarget = FitTarget(),
+               seed: int = 13) -> Fitted:
+    """Tune on an inner split of `rows`, then add every row as an example (the module's steps 2 and 3)."""
+    cached = CachedEmbedder(embedder, [row.text for row in rows], vectors)
+    inner = split_folds(rows, INNER_FOLDS, seed) == 0
+    tune_idx, example_idx = np.flatnonzero(inner), np.flatnonzero(~inner)
+    inner_policy = with_examples(base, [rows[i] for i in example_idx])
+    tune_rows = [rows[i] for i in tune_idx]
+    evidence = Router(inner_policy, cached).evidence([row.text for row in tune_rows], vectors[tune_idx])
+    tuning = tune(inner_policy, tune_rows, evidence.similarity, evidence.has_keyword, target)
+    return Fitted(with_examples(tuning.apply(base), rows), tuning)
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """A fit on every other source's rows, tested on this source's rows."""
+
+    source: str
+    rows: np.ndarray  # indices of this source's rows
+    tuning: Tuning
+    before: Metrics  # the policy in use on these rows
+    after: Metrics
+    decided: tuple[np.ndarray, np.ndarray]  # the fit's (winners, frontier) on these rows, for pooling
+
+
+def by_source(base: RoutingPolicy, current: RoutingPolicy, rows: list[Row], vectors: np.ndarray, embedder,
+              target: FitTarget = FitTarget(), seed: int = 13) -> list[SourceCheck]:
+    """Does a fit help on data it was not fitted on? Fit on all sources but one, test on that one, for each."""
+    sources = sorted({row.source for row in rows if row.source})
+    checks: list[SourceCheck] = []
+    for source in sources if len(sources) > 1 else []:
+        test = np.flatnonzero([row.source == source for row in rows])
+        train = np.flatnonzero([row.source != source for row in rows])
+        train_rows, test_rows = [rows[i] for i in train], [rows[i] for i in test]
+        counts = Counter(row.route for row in train_rows)
+        if any(counts[route] < MIN_PER_ROUTE for route in ROUTES):
+            continue  # the other sources alone are too few to fit on
+        fitted = fit_policy(base, train_rows, vectors[train], embedder, target, seed)
+        decided = decisions(fitted.policy, embedder, test_rows, vectors[test])
+        before = evaluate(current, embedder, test_rows, vectors[test])
+        checks.append(SourceCheck(source, test, fitted.tuning, before, metrics(fitted.policy, test_rows, *decided), decided))
+    return checks
+
+
+def rows_from_questions(questions: Sequence[LabelledQuestion], policy: RoutingPolicy, path: Path) -> list[Row]:
+    """Rows with their route and topic, checked against the policy; FitError for unknown topics or too few labels."""
+    unknown: dict[str, list[int]] = defaultdict(list)
+    rows = []
+    for q in questions:
+        topic = q.topic
+        if topic is not None and topic not in policy.topics:
+            unknown[topic].append(q.line)
+            continue
+        route = q.route or (policy.topics[topic].route if topic else None)
+        if topic is not None and policy.topics[topic].route != route:
+            topic = None  # "topic: pricing, route: local": the explicit route wins, the row is handled as route-only
+        rows.append(Row(q.question, route, topic, topic or route or NO_LABEL, q.source))
+    if unknown:
+        listed = "; ".join(f"'{name}' (line {', '.join(map(str, lines[:3]))}{', …' if len(lines) > 3 else ''})"
+                           for name, lines in unknown.items())
+        raise FitError(
+            f"{path}: labels the routing policy has no topic for: {listed}",
+            f"Relabel those rows with a topic of {policy.path or 'the policy'} ({', '.join(policy.topics)}) or with "
+            "local/frontier, or add the topics to a copy of the policy and point routing.policy at it first.",
+        )
+    counts = Counter(row.route for row in rows if row.route)
+    if any(counts[route] < MIN_PER_ROUTE for route in ROUTES):
+        raise FitError(
+            f"{path}: too few labelled questions to fit on: {counts['frontier']} for the frontier and {counts['local']} "
+            f"local ({len(rows) - sum(counts.values())} without a label)",
+            f"Label at least {MIN_PER_ROUTE} of each (route: a topic such as pricing or support, or local/frontier); "
+            "a fifth is held out to check the fit and a quarter of the rest tunes the thresholds.",
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+@dataclass
+class FitReport:
+    file: Path
+    rows: int
+    fit_rows: int
+    held_out_rows: int
+    starting_policy: Path  # whose topics, keywords and examples the fit started from
+    target: FitTarget
+    tuning: Tuning
+    before: Metrics  # the configured policy, on the held-out rows
+    after: Metrics  # the fitted thresholds with the fit rows as examples, on the held-out rows
+    sources: list[SourceCheck]  # with rows from several sources: fitted on the others, tested on each
+    previous: dict[str, float]  # keyword_bonus and the escalation min_scores before the fit
+    policy_file: Path
+    examples_file: Path
+    examples: int
+    config_file: Path
+    config_created: bool
+    embed_seconds: float
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_router(settings: Settings, path: str | Path, target: FitTarget = FitTarget(), seed: int = 13, embedder=None,
+               progress: Callable[[int, int], None] | None = None) -> FitReport:
+    """`frontdesk router fit FILE`: fit, check on held-out rows, write a new policy, point the config at it."""
+    started = time.perf_counter()
+    path = Path(path).expanduser()
+    questions = load_questions(path)
+    configured = settings.routing.policy or DEFAULT_POLICY_PATH
+    current = load_policy(configured)
+    base = load_policy(configured, with_examples_file=False)  # a refit replaces the examples a previous fit added
+    rows = rows_from_questions(questions, base, path)
+
+    if embedder is None:
+        from app.core.docs.embeddings import Embedder  # torch loads only when a fit runs
+
+        # The desk's embedder (the same model and token limit, so the router can reuse the vectors), in
+        # bigger batches than for docs: questions are short, and 256 a batch embeds ~1.5x faster on 2 cores.
+        embedder = Embedder(max_seq_length=settings.general.chunk_tokens, batch_size=max(256, settings.general.embed_batch))
+    texts = list(dict.fromkeys(row.text for row in rows))
+    clock = time.perf_counter()
+    unique = _embed(embedder, texts, progress)
+    embed_seconds = time.perf_counter() - clock
+    position = {text: i for i, text in enumerate(texts)}
+    vectors = unique[[position[row.text] for row in rows]]
+    cached = CachedEmbedder(embedder, texts, unique)
+
+    rows = assign_topics(base, cached, rows, vectors)
+    held = split_folds(rows, HELD_OUT_FOLDS, seed) == 0
+    fit_idx, held_idx = np.flatnonzero(~held), np.flatnonzero(held)
+    fit_rows, held_rows = [rows[i] for i in fit_idx], [rows[i] for i in held_idx]
+    fitted = fit_policy(base, fit_rows, vectors[fit_idx], cached, target, seed)
+    if not fitted.tuning.met:
+        result = fitted.tuning.metrics
+        raise FitError(
+            f"The target can't be met ({target.describe()}): the closest the grid gets on the tuning rows is escalation "
+            f"recall {result.recall:.3f}, frontier share {result.frontier_share:.1%} (precision {result.precision:.3f}, "
+            f"F1 {result.f1:.3f}). Nothing was written.",
+            "Loosen the target to what is reachable, or label more questions like the ones it gets wrong and fit again.",
+        )
+    before = evaluate(current, cached, held_rows, vectors[held_idx])
+    after = evaluate(fitted.policy, cached, held_rows, vectors[held_idx])
+    sources = by_source(base, current, rows, vectors, cached, target, seed)
+    warnings = []
+    if current.examples_file:  # a previous fit: its examples may include the rows held out now
+        known = {text for topic in current.topics.values() for text in topic.examples}
+        if seen := sum(row.text in known for row in held_rows):
+            warnings.append(f"{seen} of the {len(held_rows)} held-out questions are examples in {configured} already "
+                            "(a previous fit), so its 'before' figures are flattering.")
+
+    # The policy written uses every labelled row (held-out ones too): the figures above estimate it.
+    final = with_examples(fitted.policy, held_rows)
+    policy_file, examples_file = _new_policy_files(settings.home / "routing")
+    examples = _write_examples(examples_file, final, base)
+    model = embedder_id(embedder)
+    if model is not None:  # the router finds these and embeds only the policy's own examples at first use
+        save_vectors(vectors_file(replace(final, examples_file=examples_file)), model, text_keys(texts), unique)
+    header = (f"{_HEADER} from {path} on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC,\n"
+              f"# starting from {configured}. Target: {target.describe()}. Held-out rows ({len(held_rows)}):\n"
+              f"# escalation recall {before.recall:.3f} -> {after.recall:.3f}, precision {before.precision:.3f} -> "
+              f"{after.precision:.3f}, frontier share {before.frontier_share:.1%} -> {after.frontier_share:.1%}.\n"
+              f"# The labelled examples are in {examples_file.name}; their vectors in {examples_file.stem}.vectors.npz.\n\n")
+    _write_policy(policy_file, configured, header, fitted.tuning, examples_file)
+    Router(load_policy(policy_file), cached).warm()  # checks what was written, and stores the remaining vectors
+
+    config_file, created, config_warnings = point_config_at(settings, policy_file)
+    previous = {"keyword_bonus": base.keyword_bonus, **{name: base.topics[name].min_score for name in fitted.tuning.min_scores}}
+    return FitReport(
+        file=path, rows=len(rows), fit_rows=len(fit_rows), held_out_rows=len(held_rows), starting_policy=Path(configured),
+        target=target, tuning=fitted.tuning, before=before, after=after, sources=sources, previous=previous, policy_file=policy_file,
+        examples_file=examples_file, examples=examples, config_file=config_file, config_created=created,
+        embed_seconds=embed_seconds, seconds=time.perf_counter() - started, warnings=warnings + config_warnings,
+    )
+
+
+def _embed(embedder, texts: list[str], progress: Callable[[int, int], None] | None, batch: int = 2048) -> np.ndarray:
+    # Shortest first: a batch of like lengths pads little (the sentence-transformers sort covers one call only).
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.zeros((len(texts), 384), dtype=np.float32)
+    for start in range(0, len(texts), batch):
+        part = order[start:start + batch]
+        embedded = np.asarray(embedder.embed([texts[i] for i in part]), dtype=np.float32)
+        if vectors.shape[1] != embedded.shape[1]:  # a model with another dimension
+            vectors = np.zeros((len(texts), embedded.shape[1]), dtype=np.float32)
+        vectors[part] = embedded
+        if progress:
+            progress(min(start + batch, len(texts)), len(texts))
+    return vectors
+
+
+def _new_policy_files(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"policy-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    name, n = stem, 1
+    while (folder / f"{name}.toml").exists() or (folder / f"{name}.examples.jsonl").exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return folder / f"{name}.toml", folder / f"{name}.examples.jsonl"
+
+
+def _write_examples(path: Path, policy: RoutingPolicy, base: RoutingPolicy) -> int:
+    """The fitted examples beyond the starting policy's own, as labelled rows (question, topic): one format for all."""
+    lines = []
+    for name, topic in policy.topics.items():
+        own = set(base.topics[name].examples)
+        lines += [json.dumps({"question": text, "topic": name}, ensure_ascii=False) for text in topic.examples if text not in own]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+_HEADER = "# Fitted by `frontdesk router fit`"
+
+
+def _write_policy(path: Path, starting: Path, header: str, tuning: Tuning, examples_file: Path) -> None:
+    """The starting policy's text, comments kept, with the fitted values set in it."""
+    text = Path(starting).read_text(encoding="utf-8")
+    if text.startswith(_HEADER):  # a refit: the previous fit's header gives way to this one's
+        text = text.split("\n\n", 1)[-1]
+    text = set_toml_value(text, None, "examples_file", json.dumps(examples_file.name))
+    text = set_toml_value(text, "scoring", "keyword_bonus", f"{tuning.keyword_bonus:g}")
+    for name, floor in tuning.min_scores.items():
+        text = set_toml_value(text, f"topics.{name}", "min_score", f"{floor:g}")
+    path.write_text(header + text, encoding="utf-8")
+    written = load_policy(path, with_examples_file=False)
+    if written.keyword_bonus != tuning.keyword_bonus or any(written.topics[n].min_score != f for n, f in tuning.min_scores.items()):
+        path.unlink()
+        raise FitError(f"Could not write the fitted values into a copy of {starting}",
+                       "Write its topics as [topics.NAME] tables and its scoring as a [scoring] table, then fit again.")
+
+
+# ---------------------------------------------------------------------------- editing TOML in place
+
+
+def set_toml_value(text: str, table: str | None, key: str, literal: str) -> str:
+    """`key = literal` in [table] (None: the top level): the key's line replaced, or added; every other line kept."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines()
+    headers = [i for i, line in enumerate(lines) if re.match(r"^\s*\[", line)]
+    if table is None:
+        start, end = -1, headers[0] if headers else len(lines)
+    else:
+        wanted = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) for p in table.split(".")) + r"\s*\]\s*(#.*)?$")
+        start = next((i for i in headers if wanted.match(lines[i])), None)
+        if start is None:
+            lines += ([""] if lines and lines[-1].strip() else []) + [f"[{table}]", f"{key} = {literal}"]
+            return newline.join(lines) + newline
+        end = next((i for i in headers if i > start), len(lines))
+    assignment = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for i in range(start + 1, end):
+        if assignment.match(lines[i]):
+            lines[i] = f"{key} = {literal}"
+            return newline.join(lines) + newline
+    at = start + 1 if table is not None else end
+    while table is None and at > 0 and not lines[at - 1].strip():
+        at -= 1  # after the top level's last value, before the blank lines that lead to the first table
+    lines.insert(at, f"{key} = {literal}")
+    return newline.join(lines) + newline
+
+
+def point_config_at(settings: Settings, policy_file: Path) -> tuple[Path, bool, list[str]]:
+    """Set routing.policy in the config file this run read (or create <home>/frontdesk.toml); returns (file, created, warnings)."""
+    config = settings.config_file or settings.home / CONFIG_NAME
+    created = not config.exists()
+    original = "" if created else _read_text(config)
+    try:
+        value = policy_file.relative_to(config.parent.resolve()).as_posix()  # relative paths resolve next to the file
+    except ValueError:
+        value = str(policy_file)
+    text = set_toml_value(original, "routing", "policy", json.dumps(value))
+    try:
+        ok = tomllib.loads(text).get("routing", {}).get("policy") == value
+    except tomllib.TOMLDecodeError:
+        ok = False
+    if not ok:
+        raise FitError(f"Wrote {policy_file}, but could not set routing.policy in {config}",
+                       f'Set it by hand: [routing] policy = {json.dumps(str(policy_file))}')
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text, encoding="utf-8")
+
+    warnings = []
+    source = settings.sources.get("routing.policy", "default")
+    if source.startswith("env ") or source in ("command line", "override"):
+        warnings.append(f"routing.policy is also set by {source}, which overrides {config}: unset it to use the fitted policy.")
+    found = find_config_file(None, dict(os.environ), settings.home) if settings.config_file is None else settings.config_file
+    if found is None or found.resolve() != config.resolve():
+        warnings.append(f"frontdesk reads {config} only for the data dir {config.parent} (--home or FRONTDESK_HOME), "
+                        f"or with --config {config}.")
+    return config, created, warnings
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Cannot edit {path}: {error}", "Save it as UTF-8, or set routing.policy in it by hand.") from None
