@@ -73,3 +73,35 @@ class ProgressBar:
 
     def stop(self) -> None:
         self._progress.stop()
+
+
+class IngestShown:
+    """Renders ingest events: a progress bar on a terminal, skipped files always, every file with -v."""
+
+    def __init__(self, progress: ProgressBar | None, verbose: bool):
+        self.progress, self.verbose, self.summary = progress, verbose, None
+
+    def on_ingest_waiting(self, event) -> None:
+        print(f"waiting for another frontdesk (pid {event.pid or '?'}) to finish loading docs into {event.home}…",
+              file=sys.stderr, flush=True)
+
+    def on_ingest_started(self, event) -> None:
+        if self.progress:
+            self.progress.start(event.total_files, f"Ingesting {event.root}")
+
+    def on_file_ingested(self, event) -> None:
+        if self.progress and event.status != "removed":
+            self.progress.advance(event.file)
+        if event.status == "failed":
+            self._say(f"skipped {event.file}: {event.reason}", sys.stderr)
+        elif self.verbose:
+            self._say(f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}", sys.stdout)
+
+    def on_ingest_finished(self, event) -> None:
+        self.summary = event.summary
+
+    def _say(self, line: str, stream) -> None:
+        if self.progress:
+            self.progress.print(line)
+        else:
+            print(line, file=stream, flush=True)

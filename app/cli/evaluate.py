@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, ProgressBar
+from app.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, IngestShown, ProgressBar
 from app.core import Desk, Evaluation, compare_reports, dispatch, load_gate, load_report, printable, save_report, shortfalls
 
 MISSES_SHOWN = 5
@@ -63,32 +63,12 @@ def _gated(report: dict, gate: dict[str, float]) -> int:
 # --- ingest --------------------------------------------------------------------------------
 
 def _ingest(evaluation: Evaluation, progress: ProgressBar | None) -> None:
-    shown = _IngestShown(progress)
+    shown = IngestShown(progress, verbose=False)
     for event in evaluation.ingest():
         dispatch(event, shown)
-
-
-class _IngestShown:
-    def __init__(self, progress: ProgressBar | None):
-        self.progress = progress
-
-    def on_ingest_waiting(self, event) -> None:
-        print(f"waiting for another frontdesk (pid {event.pid or '?'}) to finish loading docs…", file=sys.stderr, flush=True)
-
-    def on_ingest_started(self, event) -> None:
-        if self.progress:
-            self.progress.start(event.total_files, f"Ingesting {event.root}")
-
-    def on_file_ingested(self, event) -> None:
-        if self.progress and event.status != "removed":
-            self.progress.advance(event.file)
-        if event.status == "failed":
-            print(f"skipped {event.file}: {event.reason}", file=sys.stderr)
-
-    def on_ingest_finished(self, event) -> None:
-        if self.progress:
-            self.progress.stop()
-        print(event.summary.describe(), file=sys.stderr)
+    if progress:
+        progress.stop()
+    print(shown.summary.describe(), file=sys.stderr)
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from app.cli.logs import add_logs_arguments, cmd_logs
 from app.cli.models import add_models_arguments, cmd_models
 from app.cli.router import add_router_arguments, cmd_router
 from app.core import OPTIONS, Desk, FrontdeskError, dispatch, env_name, load_settings
-from app.cli.common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, ProgressBar, in_batches, print_passages,
+from app.cli.common import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, IngestShown, ProgressBar, in_batches, print_passages,
                             questions_from, require_documents)
 
 
@@ -144,7 +144,7 @@ def _stopped_by_signals() -> Iterator[None]:
 # --- ingest ------------------------------------------------------------------------------
 
 def cmd_ingest(desk: Desk, args) -> int:
-    shown = _IngestShown(ProgressBar() if sys.stderr.isatty() and not args.json else None, args.verbose)
+    shown = IngestShown(ProgressBar() if sys.stderr.isatty() and not args.json else None, args.verbose)
     for event in desk.ingest((args.path or desk.settings.docs).expanduser()):
         dispatch(event, shown)
     if shown.progress:
@@ -157,38 +157,6 @@ def cmd_ingest(desk: Desk, args) -> int:
         if summary.failed:
             print(f"{len(summary.failed)} file(s) skipped; fix them and run `frontdesk ingest` again.", file=sys.stderr)
     return EXIT_OK if summary.ok else EXIT_PARTIAL
-
-
-class _IngestShown:
-    """Renders ingest events: a progress bar on a terminal, skipped files always, every file with -v."""
-
-    def __init__(self, progress: ProgressBar | None, verbose: bool):
-        self.progress, self.verbose, self.summary = progress, verbose, None
-
-    def on_ingest_waiting(self, event) -> None:
-        print(f"waiting for another frontdesk (pid {event.pid or '?'}) to finish loading docs into {event.home}…",
-              file=sys.stderr, flush=True)
-
-    def on_ingest_started(self, event) -> None:
-        if self.progress:
-            self.progress.start(event.total_files, f"Ingesting {event.root}")
-
-    def on_file_ingested(self, event) -> None:
-        if self.progress and event.status != "removed":
-            self.progress.advance(event.file)
-        if event.status == "failed":
-            self._say(f"skipped {event.file}: {event.reason}", sys.stderr)
-        elif self.verbose:
-            self._say(f"{event.status:<9} {event.file} ({event.chunks} chunks){' ' + event.reason if event.reason else ''}", sys.stdout)
-
-    def on_ingest_finished(self, event) -> None:
-        self.summary = event.summary
-
-    def _say(self, line: str, stream) -> None:
-        if self.progress:
-            self.progress.print(line)
-        else:
-            print(line, file=stream, flush=True)
 
 
 def cmd_search(desk: Desk, args) -> int:
