@@ -14,8 +14,10 @@ question of each set through each retrieval variant and prints, as a Markdown ta
 - fact words@5: the share of the labelled facts' content words found in the top 5 passages'
   text (a rough "is the answer in what the model is shown" measure, where facts exist);
 - how many questions the router's relevance floor (min_relevance) and local-confidence bar
-  would treat as weakly supported, judged by the first passage's cosine (what the pipeline
-  reads today) and by the best cosine among the top 5; for unanswerable questions (labelled
+  would treat as weakly supported, judged by the first passage's cosine and by the best among
+  the top 5. What the router is given, `Found.best_scores`, is the best cosine of the dense
+  candidates, so for every variant it equals the "dense" rows: these columns show what reading
+  the fused first passage's score instead would do. For unanswerable questions (labelled
   answerable: false, out-of-scope ones left out) falling below the floor is what is wanted.
 
 Variants: "dense" is retrieval as it was (one Chroma query); "+ bm25" and "+ bm25 + page
@@ -194,8 +196,8 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(f"| {row} |" for row in rows))
     print(f"\nCosine below the router's thresholds (min_relevance {policy.min_relevance}, local_confidence "
-          f"{policy.local_confidence}), judged by the first passage's score (what the pipeline reads) or by the best of "
-          "the top 5:\n")
+          f"{policy.local_confidence}), judged by the first passage's score or by the best of the top 5 (the router "
+          "is given the dense candidates' best, as in the dense rows):\n")
     print("| set | variant | answerable < floor, first | best | answerable < local, first | best "
           "| unanswerable < floor, first | best |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -304,7 +304,7 @@ def test_two_askers_and_an_ingest_at_once_leave_a_whole_ledger_and_a_clean_store
 
     answered = []
     for asker in askers:
-        assert asker.finish() == 0, asker.err
+        assert asker.finish() == 0, asker.err + asker.out  # a failed question is a JSON line on stdout
         assert "Traceback" not in asker.err and "warning" not in asker.err, asker.err
         turns = [json.loads(line) for line in asker.out.splitlines()]
         assert [t["question"] for t in turns] == LOCAL_QUESTIONS

@@ -83,16 +83,27 @@ class Retriever:
             if self.neighbours:
                 self.keywords.sync()
         else:
-            keyword = self.keywords.search_many(questions, CANDIDATES)  # syncs the index with the store first
             vectors = self.embedder.embed(questions)
-            nearest = self.store.nearest(vectors, max(k, CANDIDATES))
-            pages = self.keywords.pages({chunk_id for hits in nearest for chunk_id, _ in hits})
-            orders = [_fused_order(n, h, pages)[:k] for n, h in zip(nearest, keyword)]
-            passages = self._passages(orders, nearest, vectors)
-            best = [hits[0][1] if hits else 0.0 for hits in nearest]
+            try:
+                passages, best = self._hybrid(questions, vectors, k)
+            except Exception as error:
+                # Another process's ingest can leave Chroma's index listing chunks this process
+                # can't read yet ("Error finding id") for as long as that ingest writes: answer
+                # from the dense ranking alone meanwhile rather than fail the question.
+                if "Error finding id" not in str(error):
+                    raise
+                passages = self.store.query(vectors, k)
+                return Found(vectors, passages, [hits[0].score if hits else 0.0 for hits in passages])
         if self.neighbours:
             passages = self._complete_procedures(passages)
         return Found(vectors, passages, best)
+
+    def _hybrid(self, questions: list[str], vectors: np.ndarray, k: int) -> tuple[list[list[Passage]], list[float]]:
+        keyword = self.keywords.search_many(questions, CANDIDATES)  # syncs the index with the store first
+        nearest = self.store.nearest(vectors, max(k, CANDIDATES))
+        pages = self.keywords.pages({chunk_id for hits in nearest for chunk_id, _ in hits})
+        orders = [_fused_order(n, h, pages)[:k] for n, h in zip(nearest, keyword)]
+        return self._passages(orders, nearest, vectors), [hits[0][1] if hits else 0.0 for hits in nearest]
 
     def search(self, question: str, k: int | None = None) -> list[Passage]:
         return self.find([question], k).passages[0]
