@@ -164,3 +164,14 @@ def ledger_from_before(path: Path, applied: int):
             old.execute(statement)
         old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", (name,))
     return old
+
+
+def killed_before_cleanup(monkeypatch, store, ingest) -> None:
+    """Run `ingest()` as a process that dies after the upsert, before stale chunks are removed."""
+    def killed(self, ids):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(store), "delete", killed)
+        with pytest.raises(KeyboardInterrupt):
+            ingest()

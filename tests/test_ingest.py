@@ -13,7 +13,7 @@ import pytest
 
 from app.core.docs.ingest import FileIngested, IngestFinished, file_hash, ingest_folder
 from app.core.errors import DocsFolderError
-from conftest import KNOWLEDGE, ROOT, RAILWAY_DOCS
+from conftest import KNOWLEDGE, ROOT, RAILWAY_DOCS, killed_before_cleanup
 
 
 def run(services, root: Path):
@@ -108,16 +108,7 @@ def test_a_new_parser_version_rereads_every_file_once_without_re_embedding(servi
 def test_crash_between_write_and_cleanup_is_repaired_by_the_next_run(services, docs, monkeypatch):
     run(services, docs)
     (docs / "billing.md").write_text("# Billing\n\nEverything is different now.\n")
-    store_type = type(services.store)
-    real_delete = store_type.delete
-
-    def crash(self, ids):
-        raise KeyboardInterrupt  # the process dies after the upsert, before stale chunks are removed
-
-    monkeypatch.setattr(store_type, "delete", crash)
-    with pytest.raises(KeyboardInterrupt):
-        run(services, docs)
-    monkeypatch.setattr(store_type, "delete", real_delete)
+    killed_before_cleanup(monkeypatch, services.store, lambda: run(services, docs))
     summary, files = run(services, docs)
     assert files["billing.md"].status == "changed"
     stored = assert_store_mirrors(services, docs)

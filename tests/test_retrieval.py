@@ -12,7 +12,7 @@ import pytest
 from app.core.docs.ingest import IngestFinished
 from app.core.docs.keyword import KeywordIndex
 from app.core.docs.retrieval import Retriever
-from conftest import RAILWAY_DOCS
+from conftest import RAILWAY_DOCS, killed_before_cleanup
 
 # Fifteen real Railway pages about volumes, variables, builds and deploys: enough neighbours
 # in meaning for a dense ranking to lose an exact term among them.
@@ -199,16 +199,7 @@ def test_an_ingest_killed_between_write_and_cleanup_keeps_the_index_true_to_the_
     ingest(services, docs)
     keyword_ids(services, "ZORBLAX_WINDOW")
     (docs / "alpha.md").write_text("# Alpha\n\n## Tuning\n\nSet QUIMBLE_DEPTH to deepen the sync queue.\n")
-    store_type = type(services.store)
-    real_delete = store_type.delete
-
-    def killed(self, ids):
-        raise KeyboardInterrupt  # the process dies after the upsert, before stale chunks are removed
-
-    monkeypatch.setattr(store_type, "delete", killed)
-    with pytest.raises(KeyboardInterrupt):
-        ingest(services, docs)
-    monkeypatch.setattr(store_type, "delete", real_delete)
+    killed_before_cleanup(monkeypatch, services.store, lambda: ingest(services, docs))
 
     assert not services.store.fingerprint().settled  # the store says a write was cut short
     # Both versions of alpha.md are in the store now, and so in the index: it mirrors the store.
