@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.core.answer import router as router_module
-from app.core.answer.fit import point_config_at
+from app.core.answer.config_file import point_config_at
 from app.core.answer.policy import DEFAULT_POLICY_PATH, load_policy
 from app.core.answer.router import Router, vectors_file
 from app.core.docs.embeddings import Embedder
