@@ -238,7 +238,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append", default=[],
                         help="a GGUF to run as the local model (repeat for several; default: the configured one)")
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--local-max-tokens", type=int, default=128)
+    parser.add_argument("--local-max-tokens", type=int, help="default: local.max_tokens as configured (the app's)")
+    parser.add_argument("--dump", type=Path, help="write each turn (question, label, answer, actions, check) here as JSON lines")
     args = parser.parse_args()
 
     questions_path, docs = SETS[args.set]
@@ -259,7 +260,9 @@ def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
 
     server = liar = None
     environ = {"FRONTDESK_HOME": str(home)}
-    flags = {"local.max_tokens": args.local_max_tokens, "local.temperature": 0.0}
+    flags = {"local.temperature": 0.0}
+    if args.local_max_tokens:
+        flags["local.max_tokens"] = args.local_max_tokens
     if model:
         flags["local.model"] = str(model)
     if args.frontier in ("fake", "liar"):
@@ -290,6 +293,12 @@ def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
               file=sys.stderr)
     if server:
         server.stop()
+    if args.dump:
+        with args.dump.open("w") as out:
+            for item, turn, first_draft, route in rows:
+                out.write(json.dumps({"label": item, "route": route, "answered_by": turn.answered_by, "outcome": turn.outcome,
+                                      "answer": turn.answer, "actions": turn.actions, "grounding": turn.grounding,
+                                      "sources": [s["file"] for s in turn.sources]}) + "\n")
     return report(args, services.local.model_name, rows, services.ledger.summary(), docs, lies if liar else None)
 
 
@@ -319,7 +328,7 @@ def mix_savings(rows, local_share: float = 0.8) -> float:
 
 
 def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tuple[str, str]]] | None = None) -> str:
-    from labels import is_right
+    from labels import expected_files, is_right
 
     out: list[str] = []
     answerable = [(i, t, d) for i, t, d, _ in rows if i.get("answerable") and i.get("route") != "out_of_scope"]
@@ -332,7 +341,7 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
     declined_unanswerable = [t for _, t, _ in unanswerable if t.outcome in ("handoff", "refused")]
     declined_scope = [t for _, t, _ in out_of_scope if t.outcome == "refused"]
     route_ok = [1 for i, t, _ in answerable if i.get("route") in ("local", "frontier") and i["route"] == _decided_route(t)]
-    cited_right = [1 for i, t, _ in answerable if i.get("file") and any(s["file"] == i["file"] for s in t.sources)]
+    cited_right = [1 for i, t, _ in answerable if expected_files(i) & {s["file"] for s in t.sources}]
     shown = [unsupported_shown(t, docs) for _, t, _, _ in rows]
     prices = sum(len(p) for p, _ in shown)
     urls = sum(len(u) for _, u in shown)
@@ -352,7 +361,7 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
         return f"{n}/{len(whole)} ({100 * n / max(1, len(whole)):.0f}%)"
 
     out.append(f"\nModel: {model_name} · set: {args.set} ({len(rows)} questions) · frontier: {args.frontier} · "
-               f"local max tokens {args.local_max_tokens}\n")
+               f"local max tokens {args.local_max_tokens or 'as configured'}\n")
     out.append("| measure | result | goal |\n|---|---|---|")
     out.append(f"| (a) local-routed answerable questions answered by the local tier, checked and right | "
                f"**{share(right_local, local_answerable)}** | ≥ 85% |")

@@ -9,8 +9,13 @@ from __future__ import annotations
 from app.core.evaluation.facts import cited_files, fact_match
 
 
+def expected_files(item: dict) -> set[str]:
+    """The files a right answer may cite: `file`, and `files` when several state the fact."""
+    return set(item.get("files") or []) | ({item["file"]} if item.get("file") else set())
+
+
 def is_right(item: dict, answer: str, sources: list[dict]) -> bool:
-    """The answer states the labelled fact and cites the labelled file."""
+    """The answer states the labelled fact and cites a labelled file."""
     if not item.get("answerable") or not item.get("fact"):
         return False
-    return fact_match(item["fact"], answer).ok and item.get("file") in cited_files(answer, sources)
+    return fact_match(item["fact"], answer).ok and bool(expected_files(item) & cited_files(answer, sources))

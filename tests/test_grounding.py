@@ -222,7 +222,8 @@ def test_sentence_splitting_keeps_tokens_with_periods_whole():
 
 
 def test_extractive_answer_quotes_and_cites_the_right_sentence(embedder):
-    answer = extractive_answer("How many envelopes can I send per month?", PASSAGES, embedder, max_sentences=1)
+    answer = extractive_answer("How many envelopes can I send per month?", PASSAGES, embedder, max_sentences=1,
+                               whole_passage=0)
     assert answer == f"{EXTRACTIVE_PREFIX}\n> Each workspace may send up to 5,000 envelopes per month. [1]"
     webhook = extractive_answer("Which header signs webhooks?", PASSAGES, embedder)
     assert "> Each webhook carries an X-Quillstack-Signature header" in webhook and webhook.count("[2]") >= 1
@@ -236,6 +237,24 @@ def test_extractive_answer_skips_headings_code_and_fragments(embedder):
     answer = extractive_answer("How long do refunds take?", [passage], embedder, max_sentences=3)
     assert answer == f"{EXTRACTIVE_PREFIX}\n> Refunds are issued within 5 business days of a request. [1]"
     assert extractive_answer("Anything?", [Passage("e", "## Title\n", "e.md", "Title", 0.1)], embedder) == NO_MATCH_ANSWER
+
+
+def test_a_short_passage_is_quoted_whole_when_its_sentence_is_the_best(embedder):
+    """The answer often sits beside the best-matching sentence: "the previous run still shows
+    Active" matches the question, "the process must exit" is why."""
+    cron = Passage("c", "Cron jobs are skipped when the previous run is still Active. "
+                        "Railway starts the next run only after the last one has finished. "
+                        "Make sure your process exits when its work is done, closing any open connections.",
+                   "cron-jobs.md", "Cron jobs > Why isn't my cron running as scheduled?", 0.7)
+    question = "my cron job keeps getting skipped and the previous run still shows Active, why"
+    whole = extractive_answer(question, [cron], embedder)
+    assert "Make sure your process exits" in whole and whole.count("[1]") == 3
+    one = extractive_answer(question, [cron], embedder, max_sentences=1, whole_passage=0)
+    assert one.count("[1]") == 1 and "still Active" in one
+    # A long passage is not: the quote keeps to its best sentences.
+    long = Passage("l", " ".join(f"Setting number {n} changes how the dashboard shows item {n}." for n in range(1, 9))
+                   + " Cron jobs are skipped when the previous run is still Active.", "settings.md", "Settings", 0.6)
+    assert extractive_answer(question, [long], embedder).count("[1]") <= 5
 
 
 def test_fact_check_alone_runs_without_a_model():
@@ -257,7 +276,8 @@ def test_extractive_answer_quotes_table_rows_with_their_column_names(embedder):
     table = ("| Plan | Monthly billing | Seats |\n|------|-----------------|-------|\n"
              "| Team | $12 per seat per month | 2 to 250 seats |\n| Business | $24 per seat per month | 5 seats minimum |")
     passage = Passage("t", table, "billing/pricing.md", "Plans and pricing > Plan overview", 0.7)
-    answer = extractive_answer("what does a Team seat cost per month?", [passage], embedder, max_sentences=1)
+    answer = extractive_answer("what does a Team seat cost per month?", [passage], embedder, max_sentences=1,
+                               whole_passage=0)
     assert answer == f"{EXTRACTIVE_PREFIX}\n> Plan: Team; Monthly billing: $12 per seat per month; Seats: 2 to 250 seats [1]"
     everything = extractive_answer("plans", [passage], embedder, max_sentences=5)
     assert "Plan | Monthly billing" not in everything  # a header row alone is never quoted

@@ -142,6 +142,17 @@ def test_the_real_model_is_kept_or_replaced_by_the_quote_never_escalated_here(de
         assert any(isinstance(e, DraftWithdrawn) for e in events) and "Forgot password?" in turn.answer
 
 
+def test_a_draft_cut_off_at_its_length_limit_is_not_shown_as_an_answer(desk, server):
+    """The real model stopped by local.max_tokens (the worker's finish reason "length"): a
+    procedure cut off at step 2 would read as whole, so the quote answers instead."""
+    services = desk(**{"local.max_tokens": 4})
+    events, turn = run(services, "how do I reset my password?")
+    withdrawn = [e.reason for e in events if isinstance(e, DraftWithdrawn)]
+    assert withdrawn == ["local answer cut off at its length limit (local.max_tokens = 4)"], withdrawn
+    assert turn.answered_by == "docs-quote" and "Forgot password?" in turn.answer and not server.requests
+    assert withdrawn[0] in turn.actions
+
+
 def test_answered_by_for_the_frontier_and_for_nobody(desk, server):
     services = desk()
     _, priced = run(services, "how much will 3 extra seats cost me?")

@@ -5,8 +5,9 @@ event carries the Turn exactly as the ledger stored it. The ledger write happens
 once per turn, whatever happened: answered, replaced, refused, stopped or failed.
 
 Local when it can, frontier when it must. A question routed to the local side is answered by:
-1. the local model, when its draft passes the grounding check (each sentence attributed to
-   a passage; the answer is shown with those citations) and answers the question asked
+1. the local model, when its draft is whole (not cut off at local.max_tokens), passes the
+   grounding check (each sentence attributed to a passage; the answer is shown with those
+   citations) and answers the question asked
    (`relevance`: faithful to a passage about changing a password is no answer to "how do I
    reset a forgotten one");
 2. else a verbatim docs quote, when the quote is confident (`relevance.quote_relevance`);
@@ -220,6 +221,13 @@ class _Run:
             self.turn.error = str(error)
             yield withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
+            return
+        if self.local_usage.hit_limit:
+            # A procedure cut off at step 4 reads as whole; the quote carries the whole of it.
+            why = f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
+            yield withdrawn(why)
+            self.turn.actions.append(why)
+            yield from self._quote_or_escalate(passages, used, why="escalated after the local answer was cut off")
             return
         check = check_grounding(answer, used, self.a.embedder)
         self.turn.grounding = check.to_json()

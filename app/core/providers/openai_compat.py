@@ -122,8 +122,10 @@ class ChatEndpoint:
     def stream(self, prompt: Prompt, usage: Usage, max_tokens: int, temperature: float | None,
                fold_system: bool = False) -> Iterator[str]:
         """Yield text as it arrives; count output tokens as chunks arrive (one token each from
-        llama.cpp servers) and take the server's own usage figures when it sends them."""
+        llama.cpp servers) and take the server's own usage figures when it sends them. A stop
+        at `max_tokens` (finish reason "length") sets `usage.hit_limit`: the text is cut off."""
         for chunk in self.chunks(prompt, max_tokens, temperature, fold_system):
+            usage.hit_limit = usage.hit_limit or chunk.finish_reason == "length"
             if chunk.has_usage:  # the last chunk, when the server reports usage
                 usage.input_tokens = chunk.input_tokens or usage.input_tokens
                 usage.output_tokens = chunk.output_tokens or usage.output_tokens
