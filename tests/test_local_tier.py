@@ -104,6 +104,17 @@ def test_relevance_tells_change_from_reset():
     assert coverage(question, "Resetting a forgotten password") == 1.0  # forgotten ~ forgot, resetting ~ reset
 
 
+def test_two_of_three_words_clear_a_two_thirds_threshold():
+    """Coverage is a fraction of a few words: 0.667 must not fall short of a threshold written
+    as 0.67 (which once rejected quotes covering 2 of 3 words)."""
+    from app.core.trust.relevance import judge
+
+    covered = coverage("can our data stay in Europe?", "Data is stored in Frankfurt, Europe.")  # data, europe; not stay
+    assert covered == pytest.approx(2 / 3)
+    assert judge(0.7, covered, 0.5, 2 / 3, "the quote").ok
+    assert not judge(0.7, covered, 0.5, 3 / 4, "the quote").ok
+
+
 def test_a_failed_draft_is_replaced_by_a_confident_quote_before_paying_the_frontier(desk, server):
     services = desk(draft="I'm sorry, I cannot help with that request.")
     events, turn = run(services, "how do I reset my password?")
