@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import KNOWLEDGE, ROOT
+from conftest import ROOT
 
 
 def knowledge_questions():
