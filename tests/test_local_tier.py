@@ -122,6 +122,8 @@ def test_a_failed_draft_is_replaced_by_a_confident_quote_before_paying_the_front
     assert not server.requests and turn.cost_usd == 0
     assert any("docs quote used" in a for a in turn.actions)
     assert [e.text for e in events if isinstance(e, Notice)] == ["Quoted from your docs."]
+    # The ledger says the same: a confident quote is not "not verified by the frontier".
+    assert turn.notes[-1] == {"kind": "extractive", "text": "Quoted from your docs."}
 
 
 def test_an_unconfident_quote_escalates_to_the_frontier(desk, server):
@@ -141,6 +143,7 @@ def test_without_a_key_an_unconfident_quote_is_still_the_answer(desk, server, mo
     services = desk(draft="I'm sorry, I cannot help with that request.")
     _, turn = run(services, "I typed the signer's email wrong, can I fix it after sending?")
     assert turn.answered_by == "docs-quote" and "No ANTHROPIC_API_KEY" in turn.error and not server.requests
+    assert turn.notes[-1] == {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}
 
 
 def test_the_real_model_is_kept_or_replaced_by_the_quote_never_escalated_here(desk, server):

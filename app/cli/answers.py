@@ -106,7 +106,8 @@ def describe(turn: Turn) -> str:
     """One line: who answered, why, what it cost, how long it took."""
     who = {
         "answered": f"Answered by {turn.model} ({turn.route})",
-        "extractive": "Quoted from the docs (not verified by the frontier model)",
+        # A confident quote is the answer; one standing in for the frontier says so (its note).
+        "extractive": next((n["text"].rstrip(".") for n in turn.notes if n["kind"] == "extractive"), "Quoted from your docs"),
         "refused": "Declined (outside customer support)",
         "handoff": "Not in the docs: offered a human handoff",
         "stopped": f"Stopped ({turn.model or 'no model'})",

@@ -8,7 +8,9 @@ from app.core.answer.events import DraftWithdrawn
 from app.core.ledger.turns import Turn
 from app.core.trust.grounding import GroundingResult
 
+# A quote shown because the frontier could not answer; a confident one says only CONFIDENT_QUOTE_NOTE.
 EXTRACTIVE_NOTE = "Quoted from your docs; not verified by the frontier model."
+CONFIDENT_QUOTE_NOTE = "Quoted from your docs."
 
 
 def withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdrawn:
@@ -26,9 +28,10 @@ def failed_check_note(check: GroundingResult) -> str:
     return f"Local draft withdrawn (failed the check: {_clip(detail, 36)})."
 
 
-def closing_notes(turn: Turn) -> list[dict]:
+def closing_notes(turn: Turn, quote_note: str = EXTRACTIVE_NOTE) -> list[dict]:
     """What the finished turn says about itself: why it failed (the whole error, with its
-    fix), or in one sentence what degraded the answer; and that a quote is a quote."""
+    fix), or in one sentence what degraded the answer; and that a quote is a quote
+    (`quote_note`: a confident quote is not standing in for anything)."""
     notes = []
     if turn.error:
         if turn.outcome == "failed":
@@ -37,7 +40,7 @@ def closing_notes(turn: Turn) -> list[dict]:
             first_line = turn.error.strip().split("\n", 1)[0].strip()
             notes.append({"kind": "degraded", "text": re.split(r"(?<=[.!?])\s+", first_line, maxsplit=1)[0]})
     if turn.outcome == "extractive":
-        notes.append({"kind": "extractive", "text": EXTRACTIVE_NOTE})
+        notes.append({"kind": "extractive", "text": quote_note})
     return notes
 
 

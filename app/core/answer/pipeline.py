@@ -29,7 +29,7 @@ from typing import Generator, Iterator
 
 from app.core.answer.budget import budget_use
 from app.core.answer.events import Answered, Drafting, Notice, Retrieved, Routed, Token
-from app.core.answer.notes import closing_notes, failed_check_note, withdrawn
+from app.core.answer.notes import CONFIDENT_QUOTE_NOTE, EXTRACTIVE_NOTE, closing_notes, failed_check_note, withdrawn
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.answer.router import Router
@@ -173,6 +173,7 @@ class _Run:
         self.full_prompt_chars = 0
         self.recorded = False
         self.notes: list[dict] = []  # for the user, in order; finish() adds the error's and the quote's
+        self.quote_note = EXTRACTIVE_NOTE  # what a quote shown as the answer says it is
 
     # --- the flow -----------------------------------------------------------------------
 
@@ -256,7 +257,7 @@ class _Run:
         `used` are the passages the draft read, already extended to step 1 (no second look-up)."""
         quote, confidence = self.a.quote_from(self.turn.question, used)
         if confidence.ok:
-            yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice="Quoted from your docs.")
+            yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice=CONFIDENT_QUOTE_NOTE)
             return
         self.turn.actions.append(f"docs quote not used first: {confidence.why}")
         yield from self._frontier_or_extractive(passages, why=why, quote=quote)
@@ -333,7 +334,7 @@ class _Run:
         if self.turn.topic == "pricing":  # a price quoted without the frontier's reading: a person checks
             self._needs_human("a pricing question answered from the docs while the frontier was unavailable")
         yield from self._show_quote(quote or self.a.docs_quote(self.turn.question, passages)[0], action,
-                                    notice="Quoted from your docs; not verified by the frontier model.")
+                                    notice=EXTRACTIVE_NOTE)
 
     def _show_quote(self, quote: Quote, action: str, notice: str) -> Iterator[Event]:
         self.turn.model = "docs (extractive)"  # the docs wrote this answer, whatever drafted before
@@ -341,6 +342,7 @@ class _Run:
         # check is kept in `actions`; `grounding` describes the answer actually shown.
         self.turn.grounding = {"passed": True, "unsupported": [], "method": "extractive: quoted verbatim from the passages"}
         yield Notice(notice, "extractive")
+        self.quote_note = notice
         self._final("extractive", quote.text, sources=list(quote.passages), answered_by="docs-quote", action=action)
 
     # --- pieces -------------------------------------------------------------------------
@@ -429,7 +431,7 @@ class _Run:
         turn.frontier_cost_usd = round(self._frontier_billed(self.frontier_usage), 8)
         turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + turn.frontier_cost_usd, 8)
         turn.counterfactual_cost_usd = self._counterfactual_cost()
-        turn.notes = self.notes + closing_notes(turn)
+        turn.notes = self.notes + closing_notes(turn, self.quote_note)
         _scrub_turn(turn, settings.api_key)
         try:
             self.a.ledger.record(turn)
