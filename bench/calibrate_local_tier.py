@@ -3,7 +3,7 @@
 1. Is a docs quote confident enough to answer without the frontier? For every labelled
    question that clears the relevance floor, the pipeline's own quote (`Assistant.docs_quote`)
    is labelled good when the question is answerable, the quote states every labelled fact
-   (bench/labels.py: every number, most content words) and it cites the labelled file;
+   (app/core/evaluation/facts.py: every number, most content words) and it cites the labelled file;
    wrong otherwise (an unanswerable question has no good quote).
 2. Does a draft answer the question asked? Small models copy passage sentences, so drafts
    are simulated as one or two consecutive sentences of each passage the local model is
@@ -34,7 +34,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
 from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
@@ -43,7 +42,8 @@ from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, 
                                       QUOTE_MIN_SIMILARITY, clears, draft_features, heading_leaf)
 from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
-from labels import cited_files, expected_files, fact_match  # noqa: E402
+from app.core.evaluation.facts import cited_files, fact_match  # noqa: E402
+from app.core.labelled import LabelledQuestion, load_questions  # noqa: E402
 
 KNOWLEDGE, RAILWAY = ROOT / "knowledge", ROOT.parent / "shared" / "datasets" / "railway-docs"
 # (questions, docs, fitted on?) The sample eval is held out: its long, chatty customer
@@ -56,17 +56,17 @@ SETS = {
 }
 
 
-def facts_of(item: dict) -> list[str]:
-    return list(item.get("facts") or ([item["fact"]] if item.get("fact") else []))
+def states_facts(item: LabelledQuestion, text: str) -> bool:
+    return bool(item.facts) and all(fact_match(f, text).ok for f in item.facts)
 
 
-def states_facts(item: dict, text: str) -> bool:
-    facts = facts_of(item)
-    return bool(facts) and all(fact_match(f, text).ok for f in facts)
+def nothing_of_facts(item: LabelledQuestion, text: str) -> bool:
+    return all(fact_match(f, text).none for f in item.facts)
 
 
-def nothing_of_facts(item: dict, text: str) -> bool:
-    return all(fact_match(f, text).none for f in facts_of(item))
+def in_scope(path: Path) -> list[LabelledQuestion]:
+    """The set's questions, read as `frontdesk eval` reads them, less the out-of-scope ones."""
+    return [item for item in load_questions(path) if item.topic != "out_of_scope"]
 
 
 SIMILARITIES = [round(0.30 + 0.05 * i, 2) for i in range(10)]
@@ -77,22 +77,20 @@ TOLERANCE = 0.03  # pairs this close to the fewest errors count as equally good 
 def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
     """Quote and draft samples of one set, from a data dir that holds its docs."""
     questions_path = SETS[name][0]
-    items = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
-    items = [i for i in items if i.get("route") != "out_of_scope"]
     services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home)}))
     assistant, embedder = services.assistant, services.embedder
     quotes, drafts = [], []
-    for item in items:
-        question = item["question"]
+    for item in in_scope(questions_path):
+        question = item.question
         passages, _, vector, best = assistant.retrieve(question, services.settings.general.top_k)
         decision = services.router.decide_many([question], [best], vectors=vector)[0]
         if not passages or not decision.answerable:
             continue  # handed off before any quote or draft
-        answerable = bool(item.get("answerable"))
+        answerable = bool(item.answerable)
         used = assistant.local_passages(passages)
         quote, verdict = assistant.quote_from(question, used)
         good = answerable and states_facts(item, quote.text) and \
-            bool(expected_files(item) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
+            bool(set(item.files) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
         quotes.append({"set": name, "question": question, "route": decision.route, "good": good,
                        "similarity": verdict.similarity, "coverage": verdict.coverage,
                        "quoted": quote.sentences_text, "quoted_leaves": [heading_leaf(used[n - 1]) for n in quote.numbers],
@@ -166,21 +164,21 @@ def quote_lengths(homes: dict[Path, Path]) -> None:
             continue
         services = Desk(load_settings(environ={"FRONTDESK_HOME": str(homes[docs])}))
         assistant = services.assistant
-        for item in (json.loads(line) for line in path.read_text().splitlines() if line.strip()):
-            if not item.get("answerable") or item.get("route") == "out_of_scope":
+        for item in in_scope(path):
+            if not item.answerable:
                 continue
-            passages, _, vector, best = assistant.retrieve(item["question"], services.settings.general.top_k)
-            if not passages or not services.router.decide_many([item["question"]], [best], vectors=vector)[0].answerable:
+            passages, _, vector, best = assistant.retrieve(item.question, services.settings.general.top_k)
+            if not passages or not services.router.decide_many([item.question], [best], vectors=vector)[0].answerable:
                 continue
             used = assistant.local_passages(passages)
             total += 1
             # The ceiling: what the local tier reads at all (no quote or draft can hold more).
             held["passages"] += states_facts(item, "\n".join(p.text for p in used)) and \
-                bool(expected_files(item) & {p.file for p in used})
+                bool(set(item.files) & {p.file for p in used})
             for length in (3, 5, 8):
-                text = extractive_quote(item["question"], used, services.embedder, length).text
+                text = extractive_quote(item.question, used, services.embedder, length).text
                 held[length] += states_facts(item, text) and \
-                    bool(expected_files(item) & cited_files(text, [p.to_json() for p in used]))
+                    bool(set(item.files) & cited_files(text, [p.to_json() for p in used]))
     print("\nQuotes holding the whole labelled fact (answerable questions past the floor, all sets): "
           + ", ".join(f"{n} sentences {held[n]}/{total}" for n in (3, 5, 8)) + f" (in use: {QUOTE_SENTENCES}); "
           f"the {LOCAL_PASSAGES} passages the local tier reads hold it for {held['passages']}/{total}")

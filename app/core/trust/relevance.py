@@ -36,12 +36,11 @@ if TYPE_CHECKING:
 # 0.30-0.75 and coverage 0-1, and tested on tests/data/sample_eval.jsonl (held out: long,
 # chatty customer questions).
 #
-# Quotes (extractive.py: up to 5 sentences, a short passage whole): 255 fitted on (143 good:
-# the labelled facts' numbers and most of their words, and the labelled file cited; 112
-# wrong, most of them on topic but missing part of the facts), 82 held out (38 good, 44 wrong).
+# Quotes (extractive.py: up to 5 sentences, a short passage whole): 255 fitted on (144 good:
+# the labelled facts' numbers and most of their words, and a labelled file cited; 111
+# wrong, most of them on topic but missing part of the facts), 82 held out (53 good, 29 wrong).
 #   similarity  coverage   fitted: good rejected / wrong through   held out: good rejected / wrong through
-#     0.60        1/2             25.9% / 46.4%                            57.9% / 38.6%   <- chosen (fewest errors)
-#     0.55        3/5             35.0% / 41.1%                            63.2% / 22.7%
+#     0.60        1/2             25.7% / 45.9%                            52.8% / 27.6%   <- chosen (fewest errors)
 # The two signals separate quotes only roughly (a quote missing one number of the facts reads
 # as on topic as a whole one), and on the long held-out questions hardly at all. When several
 # pairs make about as many errors (within 3 points), the one rejecting fewest good quotes is
