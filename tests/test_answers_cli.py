@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -166,6 +168,10 @@ def test_logs_show_who_answered_and_the_split_by_tier(cli, home_with_docs, front
 def test_a_damaged_ledger_during_ask_keeps_the_answer(cli, home_with_docs, frontier):
     cli("ask", "tell me a joke")
     ledger = home_with_docs / "ledger.sqlite3"
+    # Damage the turns where they live: move them from the WAL into the file first (sqlite
+    # does so when the last connection closes, but not always before `ask` has exited).
+    with closing(sqlite3.connect(ledger)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(ledger.read_bytes())
     data[len(data) // 2:] = b"\xff" * (len(data) - len(data) // 2)
     ledger.write_bytes(bytes(data))
