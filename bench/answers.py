@@ -251,7 +251,7 @@ def main() -> None:
 
 
 def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
-    from app.core.answer.events import Answered, Routed
+    from app.core.answer.events import Answered, Drafting, Routed, Token
 
     home = Path(tempfile.mkdtemp(prefix="frontdesk-eval-"))
     if args.home:
@@ -277,17 +277,23 @@ def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
         for _ in services.ingest(docs):
             pass
 
-    rows, lies = [], []
+    rows, lies, drafts = [], [], []
     for number, item in enumerate(questions, 1):
         before = len(liar.planted) if liar else 0
         decision = turn = None
+        draft, drafting_locally = [], False  # the local model's draft, kept or withdrawn, for --dump
         for event in services.assistant.ask(item["question"]):
             if isinstance(event, Routed):
                 decision = event.decision
+            elif isinstance(event, Drafting):
+                drafting_locally = event.kind == "local"
+            elif isinstance(event, Token) and drafting_locally:
+                draft.append(event.text)
             elif isinstance(event, Answered):
                 turn = event.turn
         first_draft = "local" if any("local answer" in a or "local model failed" in a for a in turn.actions) else ""
         rows.append((item, turn, first_draft, decision.route if decision else "none"))
+        drafts.append("".join(draft))
         lies.append(liar.planted[before:] if liar else [])  # one question at a time: these lies are this turn's
         print(f"{number:>3}/{len(questions)} {turn.route:<8} {turn.outcome:<10} {turn.answered_by:<11} {item['question'][:60]}",
               file=sys.stderr)
@@ -295,9 +301,9 @@ def run(args, questions: list[dict], docs: Path, model: Path | None) -> str:
         server.stop()
     if args.dump:
         with args.dump.open("w") as out:
-            for item, turn, first_draft, route in rows:
+            for (item, turn, first_draft, route), draft in zip(rows, drafts):
                 out.write(json.dumps({"label": item, "route": route, "answered_by": turn.answered_by, "outcome": turn.outcome,
-                                      "answer": turn.answer, "actions": turn.actions, "grounding": turn.grounding,
+                                      "answer": turn.answer, "local_draft": draft, "actions": turn.actions, "grounding": turn.grounding,
                                       "sources": [s["file"] for s in turn.sources]}) + "\n")
     return report(args, services.local.model_name, rows, services.ledger.summary(), docs, lies if liar else None)
 

@@ -17,6 +17,8 @@ tests/data/knowledge_questions.jsonl, bench/data/railway_questions.jsonl and
 bench/data/railway_eval.jsonl, and both error rates are printed there and on the held-out
 tests/data/sample_eval.jsonl (long, chatty customer questions): good ones rejected (money:
 an escalation, or a lost local answer) and wrong ones let through (a wrong answer shown).
+Both judgements also apply one rule: a question asking for a quantity ("how long", "how
+many") is answered only by a text that states one; per set, it prints what the rule rejects.
 It also prints how often quotes of 3, 5 and 8 sentences hold the whole labelled fact.
 
     .venv/bin/python bench/calibrate_local_tier.py --home /tmp/rw     # railway docs ingested there
@@ -39,7 +41,8 @@ from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
 from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
 from app.core.answer.extractive import QUOTE_SENTENCES, extractive_quote  # noqa: E402
 from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
-                                      QUOTE_MIN_SIMILARITY, clears, draft_features, heading_leaf)
+                                      QUOTE_MIN_SIMILARITY, asked_quantity_missing, clears, draft_features,
+                                      heading_leaf)
 from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
 from app.core.evaluation.facts import cited_files, fact_match  # noqa: E402
@@ -93,6 +96,7 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
             bool(set(item.files) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
         quotes.append({"set": name, "question": question, "route": decision.route, "good": good,
                        "similarity": verdict.similarity, "coverage": verdict.coverage,
+                       "quantity_missing": bool(asked_quantity_missing(question, quote.sentences_text)),
                        "quoted": quote.sentences_text, "quoted_leaves": [heading_leaf(used[n - 1]) for n in quote.numbers],
                        "passages": [heading_leaf(p) + "\n" + p.text for p in used]})
         for rank, passage in enumerate(used):
@@ -110,6 +114,7 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
                 similarity, covered = draft_features(question, draft, [passage], embedder)
                 drafts.append({"set": name, "question": question, "route": decision.route, "good": good, "rank": rank,
                                "similarity": similarity, "coverage": covered, "draft": draft,
+                               "quantity_missing": bool(asked_quantity_missing(question, draft)),
                                "leaf": heading_leaf(passage)})
     return quotes, drafts
 
@@ -118,9 +123,19 @@ def rates(rows: list[dict], min_similarity: float, min_coverage: float) -> tuple
     """(share of good ones rejected, share of wrong ones let through) at these thresholds."""
     good = [r for r in rows if r["good"]]
     wrong = [r for r in rows if not r["good"]]
-    rejected = sum(not clears(r["similarity"], r["coverage"], min_similarity, min_coverage) for r in good)
-    through = sum(clears(r["similarity"], r["coverage"], min_similarity, min_coverage) for r in wrong)
+    def passes(r: dict) -> bool:  # the thresholds, and the rule that a quantity asked for is stated
+        return clears(r["similarity"], r["coverage"], min_similarity, min_coverage) and not r["quantity_missing"]
+    rejected = sum(not passes(r) for r in good)
+    through = sum(passes(r) for r in wrong)
     return rejected / max(1, len(good)), through / max(1, len(wrong))
+
+
+def quantity_rule(rows: list[dict]) -> str:
+    """What the quantity rule alone rejects: good ones (its error) and wrong ones."""
+    good = sum(r["quantity_missing"] for r in rows if r["good"])
+    wrong = sum(r["quantity_missing"] for r in rows if not r["good"])
+    return (f"the quantity rule alone rejects {good} of {sum(r['good'] for r in rows)} good and "
+            f"{wrong} of {sum(not r['good'] for r in rows)} wrong")
 
 
 def sweep(rows: list[dict], what: str, current: tuple[float, float], cheaper_error: str | None = None) -> None:
@@ -152,7 +167,8 @@ def sweep(rows: list[dict], what: str, current: tuple[float, float], cheaper_err
         part = [r for r in rows if r["set"] == name]
         if part:
             rejected, through = rates(part, *chosen)
-            print(f"  chosen, {name}: good rejected {rejected:.1%}, wrong let through {through:.1%} ({counts(part)})")
+            print(f"  chosen, {name}: good rejected {rejected:.1%}, wrong let through {through:.1%} ({counts(part)}); "
+                  + quantity_rule(part))
 
 
 def quote_lengths(homes: dict[Path, Path]) -> None:

@@ -62,6 +62,18 @@ def test_token_f1_is_squad_style_and_ignores_citations_and_unverified_spans():
     assert token_f1("nothing alike", "totally different") == 0.0
 
 
+def test_a_fact_stated_with_the_docs_acronyms_spelled_out_is_still_stated():
+    from app.core.evaluation.facts import fact_match
+
+    fact = "35 days; RPO 1 hour, RTO 4 hours"
+    spelled = ("Backups are kept for 35 days. We target a recovery point objective of 1 hour "
+               "and a recovery time objective of 4 hours. [2]")
+    assert fact_match(fact, spelled).ok
+    assert fact_match(fact, "Backups are kept for 35 days, RPO 1 hour and RTO 4 hours.").ok
+    # Without the expansions (or the acronyms), most of the fact is missing.
+    assert not fact_match(fact, "Backups are kept for 35 days; restores take 1 hour or 4 hours.").ok
+
+
 def test_percentiles_interpolate_and_skip_stages_that_did_not_happen():
     assert percentile([10, 20, 30, 40], 50) == 25
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100], 95) == pytest.approx(55)

@@ -201,6 +201,15 @@ def test_hedges_and_short_sentences_are_not_claims(embedder):
     assert check_grounding(answer, PASSAGES, embedder=embedder).passed
 
 
+def test_an_answer_of_short_fact_sentences_is_judged_by_its_facts(embedder):
+    # "2025-03-01." is a whole answer to "when did prices change?": too short to compare by
+    # meaning, so its date decides, checked absolutely.
+    assert check_grounding("2025-03-01.", PASSAGES, embedder=embedder).passed
+    wrong = check_grounding("2025-04-01.", PASSAGES, embedder=embedder)
+    assert not wrong.passed and [span.kind for span in wrong.unsupported] == ["date"]
+    assert not check_grounding("It costs $59.", PASSAGES, embedder=embedder).passed
+
+
 def test_without_passages_every_claim_sentence_fails(embedder):
     result = check_grounding("The weather in Lisbon is usually mild in spring.", [], embedder=embedder)
     assert [span.kind for span in result.unsupported] == ["sentence"]

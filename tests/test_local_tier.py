@@ -104,6 +104,26 @@ def test_relevance_tells_change_from_reset():
     assert coverage(question, "Resetting a forgotten password") == 1.0  # forgotten ~ forgot, resetting ~ reset
 
 
+def test_a_question_asking_how_long_is_answered_only_by_a_text_that_says_how_long():
+    from app.core.docs.embeddings import Embedder
+    from app.core.trust.relevance import DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, asked_quantity_missing, clears
+
+    embedder = Embedder()
+    question = "how long is the password reset link valid?"
+    vague = "Click Choose a new password in the password reset email to open the reset link."
+    whole = "The password reset link works once and expires after 60 minutes."
+    passage = Passage("r", f"{vague} {whole}", "account/sign-up-and-login.md",
+                      "Signing up, signing in and resetting your password > Resetting a forgotten password", 0.7)
+    verdict = draft_relevance(question, vague, [passage], embedder)
+    # On topic by both signals, and still no answer: it never says how long.
+    assert clears(verdict.similarity, verdict.coverage, DRAFT_MIN_SIMILARITY, DRAFT_MIN_COVERAGE)
+    assert not verdict.ok and "how long" in verdict.why
+    assert draft_relevance(question, whole, [passage], embedder).ok
+    assert asked_quantity_missing("how many seats can I add?", "There is no limit on seats: unlimited.") == ""
+    assert asked_quantity_missing("how do I add seats?", "Go to Settings.") == ""  # asks for no quantity
+    assert asked_quantity_missing("How often are backups taken?", "Backups are taken [2].") == "how often"  # [2] is no number
+
+
 def test_two_of_three_words_clear_a_two_thirds_threshold():
     """Coverage is a fraction of a few words: 0.667 must not fall short of a threshold written
     as 0.67 (which once rejected quotes covering 2 of 3 words)."""
@@ -128,9 +148,9 @@ def test_a_failed_draft_is_replaced_by_a_confident_quote_before_paying_the_front
 
 def test_an_unconfident_quote_escalates_to_the_frontier(desk, server):
     services = desk(draft="I'm sorry, I cannot help with that request.")
-    # The best passages are about signers and emails, but none covers editing a sent one's
-    # address in a quote that also says "typed ... wrong": the quote is not confident.
-    question = "I typed the signer's email wrong, can I fix it after sending?"
+    # The quote (rows of the data-regions table) reads further from the question than the
+    # quote threshold: it is not confident, so the frontier is paid.
+    question = "can our data stay in Europe?"
     quote, confidence = services.assistant.docs_quote(question, services.assistant.retrieve(question, 5)[0])
     assert not confidence.ok, confidence.why
     _, turn = run(services, question)
@@ -141,7 +161,7 @@ def test_an_unconfident_quote_escalates_to_the_frontier(desk, server):
 def test_without_a_key_an_unconfident_quote_is_still_the_answer(desk, server, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     services = desk(draft="I'm sorry, I cannot help with that request.")
-    _, turn = run(services, "I typed the signer's email wrong, can I fix it after sending?")
+    _, turn = run(services, "can our data stay in Europe?")
     assert turn.answered_by == "docs-quote" and "No ANTHROPIC_API_KEY" in turn.error and not server.requests
     assert turn.notes[-1] == {"kind": "extractive", "text": "Quoted from your docs; not verified by the frontier model."}
 

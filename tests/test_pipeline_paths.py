@@ -33,7 +33,7 @@ from scripted_provider import FailAfter, ScriptedProvider, UnscriptedCall, words
 FRONTIER_PRICES = (2.0, 10.0)
 
 RESET = "how do I reset my password?"  # local; the reset steps quote with confidence
-SIGNER = "I typed the signer's email wrong, can I fix it after sending?"  # local; no confident quote
+EU_DATA = "can our data stay in Europe?"  # local; no confident quote (the regions table reads too far off)
 SEATS = "how much will 3 extra seats cost me?"  # pricing: routed to the frontier
 WEATHER = "what's the weather like in Paris tomorrow?"  # out of scope
 PARKING = "does the office have parking for visitors?"  # support, but no passage is relevant enough
@@ -42,7 +42,7 @@ PARKING = "does the office have parking for visitors?"  # support, but no passag
 RESET_DRAFT = ("Go to app.quillstack.example/login and click Forgot password? Enter the email address of your "
                "Quillstack account and click Send reset link.")
 WRONG_LINK_LIFE = RESET_DRAFT + " The link works once and expires after 30 minutes."  # the docs say 60
-WRONG_SIGNER_FIX = "Open the envelope, click the signer, choose Edit email and save it within 2 hours of sending."
+WRONG_EU_DATA = "Yes: choose the European Union region and your data stays in Frankfurt for 2 years."  # no "2 years"
 NO_ANSWER = "I'm sorry, I cannot help with that request."
 
 
@@ -222,23 +222,23 @@ def test_a_draft_with_a_wrong_number_gives_way_to_a_confident_docs_quote(make, s
 
 
 def test_a_failed_draft_without_a_confident_quote_goes_to_the_frontier(make, server):
-    local = local_model(WRONG_SIGNER_FIX)
+    local = local_model(WRONG_EU_DATA)
     desk = make(local)  # the real frontier over HTTP
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     assert shape(events) == ["Retrieved", "Routed", "Drafting:local", "Token*", "DraftWithdrawn:streamed",
                              "Drafting:frontier", "Token*", "Answered"]
     (withdrawn,) = [e for e in events if isinstance(e, DraftWithdrawn)]
-    assert "failed the grounding check" in withdrawn.reason and "2 hours" in withdrawn.reason, withdrawn.reason
+    assert "failed the grounding check" in withdrawn.reason and "2 years" in withdrawn.reason, withdrawn.reason
     assert (turn.outcome, turn.answered_by, turn.route) == ("answered", "frontier", "frontier")
     assert turn.model == "claude-sonnet-5-5" and turn.grounding["passed"] is True
     assert any(a.startswith("docs quote not used first") for a in turn.actions), turn.actions
     assert "escalated after the local answer failed the check" in turn.actions
     (request,) = server.requests
     sent = request.json["messages"][0]["content"]
-    assert request.json["stream"] is True and "<passages>" in sent and "typed the signer" in sent
+    assert request.json["stream"] is True and "<passages>" in sent and "stay in Europe" in sent
     # the frontier was paid what the API reported; the local draft cost nothing
     (local_prompt,) = local.prompts
-    local_in, local_out = prompt_chars(local_prompt) // 4, len(WRONG_SIGNER_FIX) // 4
+    local_in, local_out = prompt_chars(local_prompt) // 4, len(WRONG_EU_DATA) // 4
     frontier_in, frontier_out = turn.input_tokens - local_in, turn.output_tokens - local_out
     assert frontier_in > 100 and frontier_out > 0
     assert turn.cost_usd == pytest.approx(frontier_cost(frontier_in, frontier_out))
@@ -253,7 +253,7 @@ def test_a_failed_draft_without_a_confident_quote_goes_to_the_frontier(make, ser
 
 def test_without_a_key_the_unconfident_quote_answers_and_says_why(make, server):
     desk = make(local_model(NO_ANSWER), key=False)  # the real provider, without a key
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     assert shape(events) == ["Retrieved", "Routed", "Drafting:local", "Token*", "DraftWithdrawn:streamed",
                              "Notice:frontier-unavailable", "Notice:extractive", "Answered"]
     (withdrawn,) = [e for e in events if isinstance(e, DraftWithdrawn)]
@@ -272,7 +272,7 @@ def test_over_the_monthly_budget_the_frontier_is_not_called(make):
     desk = make(local, frontier, **{"frontier.monthly_budget_usd": 0.5})
     desk.ledger.record(Turn("an earlier question", "c0", route="frontier", outcome="answered", answered_by="frontier",
                             cost_usd=0.75, frontier_cost_usd=0.75, counterfactual_cost_usd=0.75))
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     assert [e.kind for e in events if isinstance(e, Notice)] == ["frontier-unavailable", "extractive"]
     assert (turn.outcome, turn.answered_by) == ("extractive", "docs-quote")
     assert "budget is used up ($0.75 of $0.50)" in turn.error
@@ -292,7 +292,7 @@ def test_over_the_monthly_budget_the_frontier_is_not_called(make):
 def test_a_frontier_failure_falls_back_to_the_docs_quote(make, failure, sent, says):
     local, frontier = local_model(NO_ANSWER), frontier_model(failure)
     desk = make(local, frontier)
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     assert shape(events) == ["Retrieved", "Routed", "Drafting:local", "Token*", "DraftWithdrawn:streamed",
                              "Drafting:frontier", "DraftWithdrawn:unstreamed", "Notice:frontier-failed",
                              "Notice:extractive", "Answered"]
@@ -302,7 +302,7 @@ def test_a_frontier_failure_falls_back_to_the_docs_quote(make, failure, sent, sa
     assert says in turn.error and turn.model == "docs (extractive)"
     assert any(a.startswith("frontier failed:") for a in turn.actions), turn.actions
     (frontier_prompt,) = frontier.prompts
-    assert passage_count(frontier_prompt) == 5 and SIGNER in frontier_prompt.user
+    assert passage_count(frontier_prompt) == 5 and EU_DATA in frontier_prompt.user
     # passages count as having left only when the request may have reached the API
     retrieved = [p.id for p in next(e for e in events if isinstance(e, Retrieved)).passages]
     assert turn.egress_passage_ids == (retrieved if sent else [])
@@ -365,7 +365,7 @@ def test_a_local_model_failure_withdraws_the_draft_and_falls_back(make, step, st
 def test_a_failed_local_model_without_a_confident_quote_escalates(make, server):
     local = local_model(ModelError("The local model did not load", "Choose a smaller model."))
     desk = make(local)
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     assert shape(events) == ["Retrieved", "Routed", "Drafting:local", "DraftWithdrawn:unstreamed",
                              "Drafting:frontier", "Token*", "Answered"]
     assert (turn.outcome, turn.answered_by, turn.route) == ("answered", "frontier", "frontier")
@@ -494,9 +494,9 @@ def test_stop_mid_frontier_draft_records_what_left_and_what_it_cost(make):
 def escalated_and_cut_off(make):
     """A local question whose draft fails, escalated, and the frontier's answer cut off part way."""
     cut = ProviderError("The answer from the Anthropic API was cut off.", "Ask again.", retryable=True)
-    local, frontier = local_model(NO_ANSWER), frontier_model(FailAfter("You can fix", cut))
+    local, frontier = local_model(NO_ANSWER), frontier_model(FailAfter("Your data can", cut))
     desk = make(local, frontier)
-    events, turn = ask(desk, SIGNER)
+    events, turn = ask(desk, EU_DATA)
     return desk, events, turn, frontier
 
 
@@ -508,7 +508,7 @@ def test_an_escalated_frontier_answer_cut_off_mid_stream_is_billed_on_the_local_
     # the route says where the question was sent first; it turns "frontier" only when the frontier answers
     assert (turn.outcome, turn.answered_by, turn.route) == ("extractive", "docs-quote", "local")
     (prompt,) = frontier.prompts
-    billed = frontier_cost(prompt_chars(prompt) // 4, len("You can fix") // 4)
+    billed = frontier_cost(prompt_chars(prompt) // 4, len("Your data can") // 4)
     assert turn.cost_usd > 0 and turn.cost_usd == pytest.approx(billed)
     assert the_row(desk, turn).cost_usd == turn.cost_usd and desk.ledger.summary().spend_usd == pytest.approx(billed)
 

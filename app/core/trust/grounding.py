@@ -210,9 +210,13 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
                                                "no passage to ground it, and it does not say the docs lack the answer"))
     elif embedder is not None and claims:
         support = answer_support([prose for _, _, prose in claims], [s.score for s in sentences], passages)
-        judged = [(claim, s) for claim, s in zip(claims, sentences) if word_count(claim[2]) >= MIN_CLAIM_WORDS] or list(zip(claims, sentences))
+        pairs = list(zip(claims, sentences))
+        # A sentence too short to judge by meaning is judged by its facts when it states one
+        # ("2025-03-18.", "It costs $49."): they were checked above, absolutely.
+        judged = ([(claim, s) for claim, s in pairs if word_count(claim[2]) >= MIN_CLAIM_WORDS]
+                  or [(claim, s) for claim, s in pairs if not _states_fact(claim, facts)])
         weak = [(claim, s) for claim, s in judged if s.score < sentence_floor]
-        if support < answer_threshold:
+        if judged and support < answer_threshold:
             weak += [(claim, s) for claim, s in judged if sentence_floor <= s.score < sentence_threshold] or (
                 [] if weak else [min(judged, key=lambda pair: pair[1].score)])
         for (start, end, _), s in weak:
@@ -632,6 +636,11 @@ def _claims(answer: str, facts: list[tuple]) -> list[tuple[int, int, str]]:
         if _is_claim(prose, has_fact):
             claims.append((start, end, prose))
     return claims
+
+
+def _states_fact(claim: tuple[int, int, str], facts: list[tuple]) -> bool:
+    start, end, _ = claim
+    return any(start <= fact_start < end for _, fact_start, _, _, _ in facts)
 
 
 def _is_claim(prose: str, has_fact: bool) -> bool:
