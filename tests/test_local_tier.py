@@ -20,7 +20,7 @@ from app.core.ledger.turns import Ledger, Turn, TurnFilter
 from conftest import ledger_from_before
 from app.core.passage import Passage
 from app.core.settings import load_settings
-from app.core.trust.relevance import coverage, draft_relevance
+from app.core.trust.relevance import coverage, draft_relevance, quote_relevance
 from fake_anthropic import DESK_KEY
 
 KEY = DESK_KEY  # what the `desk` fixture (conftest) configures
@@ -119,9 +119,20 @@ def test_a_question_asking_how_long_is_answered_only_by_a_text_that_says_how_lon
     assert clears(verdict.similarity, verdict.coverage, DRAFT_MIN_SIMILARITY, DRAFT_MIN_COVERAGE)
     assert not verdict.ok and "how long" in verdict.why
     assert draft_relevance(question, whole, [passage], embedder).ok
+    assert not quote_relevance(question, 0.9, vague, [passage]).ok  # the same rule holds a docs quote
     assert asked_quantity_missing("how many seats can I add?", "There is no limit on seats: unlimited.") == ""
     assert asked_quantity_missing("how do I add seats?", "Go to Settings.") == ""  # asks for no quantity
     assert asked_quantity_missing("How often are backups taken?", "Backups are taken [2].") == "how often"  # [2] is no number
+
+
+def test_a_draft_that_never_says_how_long_is_withdrawn_in_the_pipeline(desk, server):
+    # Faithful (copied from the reset steps) and on topic, but no answer to "how long".
+    services = desk(draft="Open the email from no-reply@quillstack.example with the subject Reset your Quillstack password.")
+    events, turn = run(services, "how long is the password reset link valid?")
+    (withdrawn,) = [e for e in events if isinstance(e, DraftWithdrawn)]
+    assert "states no number" in withdrawn.reason and "how long" in withdrawn.reason, withdrawn.reason
+    # The confident docs quote answers instead, with the link's lifetime, and nothing is paid.
+    assert turn.answered_by == "docs-quote" and "expires after 60 minutes" in turn.answer and not server.requests
 
 
 def test_two_of_three_words_clear_a_two_thirds_threshold():
