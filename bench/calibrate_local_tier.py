@@ -123,10 +123,8 @@ def rates(rows: list[dict], min_similarity: float, min_coverage: float) -> tuple
     """(share of good ones rejected, share of wrong ones let through) at these thresholds."""
     good = [r for r in rows if r["good"]]
     wrong = [r for r in rows if not r["good"]]
-    def passes(r: dict) -> bool:  # the thresholds, and the rule that a quantity asked for is stated
-        return clears(r["similarity"], r["coverage"], min_similarity, min_coverage) and not r["quantity_missing"]
-    rejected = sum(not passes(r) for r in good)
-    through = sum(passes(r) for r in wrong)
+    rejected = sum(not clears(r["similarity"], r["coverage"], min_similarity, min_coverage, r["quantity_missing"]) for r in good)
+    through = sum(clears(r["similarity"], r["coverage"], min_similarity, min_coverage, r["quantity_missing"]) for r in wrong)
     return rejected / max(1, len(good)), through / max(1, len(wrong))
 
 

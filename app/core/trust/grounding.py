@@ -213,8 +213,9 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
         pairs = list(zip(claims, sentences))
         # A sentence too short to judge by meaning is judged by its facts when it states one
         # ("2025-03-18.", "It costs $49."): they were checked above, absolutely.
+        fact_starts = sorted(start for _, start, _, _, _ in facts)
         judged = ([(claim, s) for claim, s in pairs if word_count(claim[2]) >= MIN_CLAIM_WORDS]
-                  or [(claim, s) for claim, s in pairs if not _states_fact(claim, facts)])
+                  or [(claim, s) for claim, s in pairs if not _states_fact(claim[0], claim[1], fact_starts)])
         weak = [(claim, s) for claim, s in judged if s.score < sentence_floor]
         if judged and support < answer_threshold:
             weak += [(claim, s) for claim, s in judged if sentence_floor <= s.score < sentence_threshold] or (
@@ -631,16 +632,15 @@ def _claims(answer: str, facts: list[tuple]) -> list[tuple[int, int, str]]:
     claims = []
     for start, end in split_sentences(answer):
         prose = prose_text(answer[start:end])
-        at = bisect_left(fact_starts, start)
-        has_fact = at < len(fact_starts) and fact_starts[at] < end
-        if _is_claim(prose, has_fact):
+        if _is_claim(prose, _states_fact(start, end, fact_starts)):
             claims.append((start, end, prose))
     return claims
 
 
-def _states_fact(claim: tuple[int, int, str], facts: list[tuple]) -> bool:
-    start, end, _ = claim
-    return any(start <= fact_start < end for _, fact_start, _, _, _ in facts)
+def _states_fact(start: int, end: int, fact_starts: list[int]) -> bool:
+    """Does the span start..end hold a fact? `fact_starts`: the facts' starts, sorted."""
+    at = bisect_left(fact_starts, start)
+    return at < len(fact_starts) and fact_starts[at] < end
 
 
 def _is_claim(prose: str, has_fact: bool) -> bool:

@@ -140,10 +140,12 @@ class Relevance:
     why: str
 
 
-def clears(similarity: float, covered: float, min_similarity: float, min_coverage: float) -> bool:
+def clears(similarity: float, covered: float, min_similarity: float, min_coverage: float,
+           quantity_missing: bool = False) -> bool:
+    """The judgement's verdict: both thresholds, and the quantity rule (module doc)."""
     # Coverage is a fraction of a few words: 2 of 3 must clear a threshold of 2/3 however
     # either was rounded.
-    return similarity >= min_similarity and covered >= min_coverage - 1e-9
+    return not quantity_missing and similarity >= min_similarity and covered >= min_coverage - 1e-9
 
 
 def asked_quantity_missing(question: str, text: str) -> str:
@@ -155,7 +157,7 @@ def asked_quantity_missing(question: str, text: str) -> str:
 def judge(similarity: float, covered: float, min_similarity: float, min_coverage: float, what: str,
           missing: str = "") -> Relevance:
     """`missing`: the quantity the question asks for that the text doesn't state (see above)."""
-    ok = clears(similarity, covered, min_similarity, min_coverage) and not missing
+    ok = clears(similarity, covered, min_similarity, min_coverage, bool(missing))
     if missing:
         why = f"{what} states no number, and the question asks “{missing}”"
     elif ok:
