@@ -9,7 +9,8 @@ specify") are not claims unless they state a fact.
 Two checks. The fact check (regex, no model) requires every price, number, percentage,
 date, URL, email, endpoint, code identifier (digits in a name like "APP-001" make it a
 name, not a quantity) and plan name in a sentence to appear, after normalisation, in that
-sentence's own passages, and every citation to name a passage that was given. Example
+sentence's own passages (`stated_facts` finds and normalises them), and every citation to
+name a passage that was given. Example
 values inside fenced code are placeholders; its names, paths and prices are checked.
 Prices are held to more than their amount: the period they are per, the plan their
 sentence names, and "free" as a $0 price for a plan (see `price_claims`).
@@ -27,14 +28,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from app.core.text import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
 from app.core.trust.attribution import (MIN_CLAIM_WORDS, SentenceSupport, attribute, citation_numbers, cited_passages,
                                         content_tokens, content_words)
-from app.core.trust.price_claims import (FREE_CLAIM, NOT_PLANS, NUM, PLAN, PRICE_PATTERNS, PriceEvidence, bound_plans, number_key,
-                                   periods_after, plan_names, price_key, singular)
+from app.core.trust.price_claims import FREE_CLAIM, NOT_PLANS, PLAN, bound_plans, periods_after, plan_names
+from app.core.trust.stated_facts import Evidence, answer_facts, has_word
 
 if TYPE_CHECKING:
     from app.core.docs.embeddings import Embedder
@@ -73,48 +73,6 @@ ANSWER_SUPPORT_THRESHOLD = 0.748  # the answer's support (see `answer_support`) 
 NOVELTY_WEIGHT = 0.0  # support lost per share of the answer's content words that no passage uses
 SENTENCE_FLOOR = 0.2  # a sentence this far from every passage fails whatever the rest of the answer does
 
-_MONTH = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-          r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
-_UNIT_WORD = r"[A-Za-z]+"
-_PER = rf"\s*(?:/|\bper\b)\s*{_UNIT_WORD}"
-_PATH = r"(?<![\w/.:~@$-])/(?:[A-Za-z0-9_{}:.~-]+/?)+"
-_METHOD = r"GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS"
-
-# Runs of equal length open and close: "```  cmd  ```" written inline is one code span.
-_BACKTICK = re.compile(r"(?<!`)(`+)(?!`)([^`\n]{1,200}?)(?<!`)\1(?!`)")
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_URL = re.compile(r"\bhttps?://[^\s<>()\[\]\"'`|]+|(?<![\w@.-])(?:www\.)?(?:[a-z0-9-]+\.)+"
-                  r"(?:com|org|net|io|dev|app|ai|co|example|test|cloud|sh)\b(?:/[^\s<>()\[\]\"'`|]*)?", re.I)
-_GLUED_URL = re.compile(r"(?<=\w)https?://[^\s<>()\[\]\"'`|]+")
-_ENDPOINT = re.compile(rf"(?:\b(?P<method>{_METHOD})[\s`*|]+)?(?P<path>{_PATH})")
-_PERCENT = re.compile(rf"(?<![\w.])(?P<amount>{NUM})\s?(?:%|percent\b|per\s?cent\b)")
-_DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer forms win
-    r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
-    rf"\b{_MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?\b",
-    rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+(?P<y>\d{{4}}))?\b",
-    rf"\b{_MONTH}\s+(?P<y>\d{{4}})\b",
-    r"\b(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})\b",
-    # d.m.y, d/m/y, d-m-y or the US m/d/y: both readings are candidates. Before this form was
-    # known, "01.03.2026" read as the number 1.03 and matched "01.03.2025".
-    r"\b(?P<a>\d{1,2})([./-])(?P<b>\d{1,2})\2(?P<y>\d{4}|\d{2})\b",
-)]
-_UNIT_NUMBER = re.compile(rf"(?<![\w.$\u20ac\u00a3])(?P<amount>{NUM})(?P<mult>[kK]|M)?"
-                          rf"(?P<unit>(?:{_PER})+|[ \t-]?{_UNIT_WORD}(?:{_PER})*)")
-_BARE_NUMBER = re.compile(rf"(?<![\w.])(?P<amount>{NUM})(?:st|nd|rd|th)?(?![\d])")
-_HEADER = re.compile(r"(?<![\w-])X-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])"
-                     r"|(?<![\w-])[A-Z][a-z]+(?:-[A-Z][a-z]+)+(?=:|\s+header)")
-_SNAKE = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?![\w-])")
-_CAMEL = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)+(?![\w-])")
-# Identifiers that contain digits ("Form APP-001", "ISO 8601", "dal10", "v2.1", "6.15.0"):
-# names, not quantities, so they must appear as written and their digits are not numbers.
-_DIGIT_ID = re.compile(r"(?<![\w$.-])(?=[A-Za-z0-9.-]*\d)[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*(?![\w-])"
-                       r"|(?<![\w.])(?:[A-Z]{2,}\s+\d{3,}|(?:Form|Section|Rule|Article|Chapter|Schedule|Publication)\s+[A-Z]*\d+)(?:[-.]\d+)*[A-Z]?(?![\w-])"
-                       r"|(?<![\w.])\d+(?:\.\d+){2,}(?!\w|\.\d)")
-_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*(?![\w-])")
-# A list number: at a line's start or after a space, then "." or ")" and the item's first word.
-_ENUMERATOR = re.compile(r"(?:^|(?<=\s))(?P<n>\d{1,2})[.)][ \t]+(?=[*_\w\"'(`])", re.M)
-_OR_MORE = re.compile(r"(?<=\d)\+(?=[ \t]?[A-Za-z])")
-_SPACED_HYPHEN = re.compile(r"(?<=\d) - (?=[A-Za-z])")
 _CODE_FENCE = re.compile(r"^\s*(```|~~~)")
 # Example values inside a code block ("--deprecate-at 2023-11-16T08:00") are placeholders,
 # not statements; the names, paths and addresses in it must still be real.
@@ -146,11 +104,6 @@ _PLEASANTRY = re.compile(
     r"|(?:i'm\s+|i\s+am\s+)?glad\s+(?:i\s+could|to)\s+help\b[^.!?]{0,20}[.!]?$|(?:sure|of\s+course|certainly|great\s+question)\b[!.,]?$|if\s+you\s+(?:have|need)\s+(?:any\s+)?(?:more|other|further|additional)?\s*"
     r"(?:questions?|help|assistance))", re.I)
 
-_NOT_UNITS = set("a an the and or to of in on at for by with from is are was were be been will can may if as than then "
-                 "so but it its this that these those you your we our they their i more less plus per via into onto "
-                 "different other new such before after since until ago".split())
-_YEAR = re.compile(r"1[89]\d\d|20\d\d")  # "2008 housing crisis": a year takes no unit
-_MONTHS = {name: i for i, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
 
 @dataclass(frozen=True)
@@ -194,7 +147,7 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
     short, its sentences below sentence_threshold (at least its weakest) are the ones marked.
     With no passages, only a hedge ("I don't have information on that") passes.
     """
-    facts = list(_answer_facts(answer))
+    facts = list(answer_facts(answer))
     claims = _claims(answer, facts)
     sentences = attribute(answer, claims, passages, embedder)
     unsupported = _bad_citations(answer, len(passages)) + _check_facts(answer, passages, facts, sentences)
@@ -341,7 +294,7 @@ def check_facts(answer: str, passages: list[Passage]) -> list[UnsupportedSpan]:
     ("$19 per month" is not "$19 per year") and, when its sentence names a plan, be stated for
     that plan by one passage sentence or table row.
     """
-    facts = list(_answer_facts(answer))
+    facts = list(answer_facts(answer))
     return _check_facts(answer, passages, facts, attribute(answer, _claims(answer, facts), passages, None))
 
 
@@ -351,14 +304,14 @@ def _check_facts(answer: str, passages: list[Passage], facts: list[tuple], sente
     # passing ("**Team, monthly:** ..."); a name they never use fails as a plan fact instead.
     every_text = "\n".join(f"{p.heading}\n{p.text}" for p in passages)
     plans |= {m.group("name") for m in PLAN.finditer(answer)
-              if m.group("name") not in NOT_PLANS and _has_word(m.group("name"), every_text)}
+              if m.group("name") not in NOT_PLANS and has_word(m.group("name"), every_text)}
     scopes = _citation_scopes(answer, len(passages), sentences)
     code = _code_spans(answer)
-    facts_of: dict[tuple[int, ...], _Evidence] = {}
+    facts_of: dict[tuple[int, ...], Evidence] = {}
 
-    def evidence(scope: tuple[int, ...]) -> _Evidence:
+    def evidence(scope: tuple[int, ...]) -> Evidence:
         if scope not in facts_of:
-            facts_of[scope] = _Evidence([passages[i] for i in scope], plans)
+            facts_of[scope] = Evidence([passages[i] for i in scope], plans)
         return facts_of[scope]
 
     everywhere = tuple(range(len(passages)))
@@ -464,168 +417,6 @@ def _code_spans(answer: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _answer_facts(answer: str) -> Iterator[tuple[str, int, int, str, object]]:
-    """(kind, start, end, text, key) for each fact; each character belongs to one fact at most."""
-    masked = [answer]
-
-    def take(pattern: re.Pattern) -> list[re.Match]:
-        matches = list(pattern.finditer(masked[0]))
-        text = masked[0]
-        for m in matches:  # blank what was taken so later, looser patterns can't reuse it
-            text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
-        masked[0] = text
-        return matches
-
-    def fact(kind: str, m: re.Match, key: object, group: int | str = 0):
-        start, end = m.span(group)
-        return kind, start, end, answer[start:end], key
-
-    take(CITATION_MARK)  # markers are checked separately and are not facts
-    # "9. Primary ciliary dyskinesia 10. Antisperm antibodies": list numbers count items, they are no quantity.
-    # A number counts as one only in a run that starts at 1 ("costs 10. Then" is a quantity).
-    listed: set[int] = set()
-    for m in _ENUMERATOR.finditer(masked[0]):
-        number = int(m.group("n"))
-        if number == 1 or number - 1 in listed:
-            listed.add(number)
-            masked[0] = masked[0][:m.start("n")] + " " * len(m.group("n")) + masked[0][m.end("n"):]
-    for m in take(_BACKTICK):
-        yield fact("identifier", m, ("code", m.group(2).strip()))
-    for m in take(_EMAIL):
-        yield fact("email", m, m.group(0).lower().rstrip("."))
-    for m in take(_URL):
-        url = _strip_trailing(m.group(0))
-        yield "url", m.start(), m.start() + len(url), url, _url_key(url)
-    for m in take(_ENDPOINT):
-        path = _strip_trailing(m.group("path"))
-        if m.group("method") or path.strip("/").count("/") >= 1:  # "/month" alone is a unit, not an endpoint
-            yield "endpoint", m.start(), m.start("path") + len(path), answer[m.start():m.start("path") + len(path)], (m.group("method"), _path_key(path))
-    for pattern in PRICE_PATTERNS:
-        for m in take(pattern):
-            yield fact("price", m, price_key(m))
-    for m in take(_PERCENT):
-        yield fact("percent", m, number_key(m.group("amount")))
-    for pattern in _DATES:
-        for m in take(pattern):
-            yield fact("date", m, _date_keys(m))
-    for m in take(_FLAG):
-        yield fact("identifier", m, ("word", m.group(0)))
-    for m in take(_DIGIT_ID):
-        yield fact("identifier", m, ("token", " ".join(m.group(0).split()).lower()))
-    for m in take(_UNIT_NUMBER):
-        unit = None if _YEAR.fullmatch(m.group("amount")) else _unit_key(m.group("unit"))
-        if unit is not None:
-            yield "number", m.start(), m.end(), m.group(0).strip(), (number_key(m.group("amount"), m.group("mult")), unit)
-        elif sum(ch.isdigit() for ch in m.group("amount")) >= 2:
-            yield fact("number", m, number_key(m.group("amount"), m.group("mult")), "amount")
-    for m in take(_BARE_NUMBER):
-        if sum(ch.isdigit() for ch in m.group("amount")) >= 2:
-            yield fact("number", m, number_key(m.group("amount")), "amount")
-    for m in take(_HEADER):
-        yield fact("identifier", m, ("header", m.group(0).lower()))
-    for pattern in (_SNAKE, _CAMEL):
-        for m in take(pattern):
-            yield fact("identifier", m, ("word", m.group(0)))
-    for m in take(PLAN):
-        if m.group("name") not in NOT_PLANS:
-            yield fact("plan", m, m.group("name"))
-
-
-class _Evidence:
-    """Everything the passages state, indexed in the same normal forms as the answer's facts."""
-
-    def __init__(self, passages: list[Passage], plans: set[str] = frozenset()):
-        # "315 - mile" (tokenised text) is "315-mile"
-        # "10+ years" states 10 years (at least): the "+" may not hide the unit from the number.
-        text = _OR_MORE.sub("", _SPACED_HYPHEN.sub("-", "\n\n".join(f"{p.heading}\n{p.text}" for p in passages)))
-        self.text = text
-        self.priced = PriceEvidence(passages, plans)  # each price with its period and plan
-        self.lower = text.lower()
-        self.flat = " ".join(text.split())
-        self.emails = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
-        # A link glued to the text before it ("208-4832https://...") is still a link the docs give.
-        urls = [_strip_trailing(m.group(0)) for m in (*_URL.finditer(text), *_GLUED_URL.finditer(text))]
-        self.urls = {_url_key(u) for u in urls} | {_url_key(u, scheme=False) for u in urls}
-        self.paths = {_path_key(urlsplit(u if "://" in u else "//" + u).path) for u in urls}
-        self.endpoints = set()
-        for m in _ENDPOINT.finditer(text):
-            path = _path_key(_strip_trailing(m.group("path")))
-            self.paths.add(path)
-            self.endpoints.add((m.group("method"), path))
-        self.prices = {price_key(m) for pattern in PRICE_PATTERNS for m in pattern.finditer(text)}
-        self.percents = {number_key(m.group("amount")) for m in _PERCENT.finditer(text)}
-        self.numbers = {number_key(m.group("amount")) for m in _BARE_NUMBER.finditer(text)}
-        self.units: dict[str, set[tuple]] = {}
-        for m in _UNIT_NUMBER.finditer(text):
-            number, unit = number_key(m.group("amount"), m.group("mult")), _unit_key(m.group("unit"))
-            self.numbers.add(number)
-            self.units.setdefault(number, set()).add(unit or ())
-        self.dates = {key for pattern in _DATES for m in pattern.finditer(text) for key in _date_keys(m)}
-
-    def supports(self, kind: str, key) -> bool:
-        if kind == "number" and isinstance(key, tuple):  # "100 requests" is supported by "100 requests per minute"
-            number, unit = key
-            return any(known[:len(unit)] == unit for known in self.units.get(number, ()))
-        if kind == "date":
-            return any(all(a is None or a == b for a, b in zip(want, have)) for want in key for have in self.dates)
-        if kind == "endpoint":
-            return key in self.endpoints if key[0] else key[1] in self.paths
-        if kind == "url":
-            return key in self.urls or ("://" not in key and _url_key(key, scheme=False) in self.urls)
-        if kind == "plan":  # named as a word, or "free plan" written in lower case
-            return _has_word(key, self.text) or bool(re.search(rf"(?<![\w-]){re.escape(key.lower())}\**\s+(?:plan|tier)", self.lower))
-        if kind == "identifier":
-            flavour, value = key
-            if flavour == "code":
-                return " ".join(value.split()) in self.flat
-            if flavour == "token":  # "ISO 8601", "app-001": as written, any case
-                return _has_word(value, " ".join(self.lower.split()))
-            return _has_word(value, self.lower if flavour == "header" else self.text)  # headers ignore case
-        return key in {"price": self.prices, "percent": self.percents, "number": self.numbers, "email": self.emails}[kind]
-
-
-def _has_word(word: str, text: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text) is not None
-
-
-def _strip_trailing(token: str) -> str:
-    return token.rstrip(".,;:!?'\")")
-
-
-def _url_key(url: str, scheme: bool = True) -> str:
-    url = _strip_trailing(url).lower().rstrip("/")
-    return url if scheme else re.sub(r"^(?:https?://)?(?:www\.)?", "", url)
-
-
-def _path_key(path: str) -> str:
-    # Parameter names are the docs' choice: /documents/{id} and /documents/{document_id} are one endpoint.
-    path = re.sub(r"\{[^}/]*\}|(?<=/):[A-Za-z_]\w*", "{}", path.lower())
-    return path.rstrip("/") or "/"
-
-
-def _date_keys(m: re.Match) -> list[tuple]:
-    """(year, month, day) candidates, None for the parts not stated."""
-    groups = m.groupdict()
-    year = groups.get("y")
-    year = None if year is None else int(year) + (2000 if len(year) == 2 else 0)
-    if "a" in groups:
-        a, b = int(groups["a"]), int(groups["b"])
-        return [(year, a, b), (year, b, a)]
-    month = int(groups["m"]) if groups.get("m") else _MONTHS[groups["mon"][:3].lower()]
-    day = int(groups["d"]) if groups.get("d") else None
-    return [(year, month, day)]
-
-
-def _unit_key(unit: str) -> tuple[str, ...] | None:
-    """("request", "/minute") for "requests per minute"; None when the word after the number isn't a unit."""
-    parts = re.findall(r"\s*(/|\bper\b)?\s*([A-Za-z]+)", unit)
-    first = parts[0][1] if parts and not parts[0][0] else ""
-    # "in 2025 you", "by 2025 Team plans": a common word or a Capitalised name is no unit.
-    if not parts or first.lower() in _NOT_UNITS or (first.istitle() and len(first) > 1):
-        return None
-    return tuple(("/" if slash else "") + singular(word) for slash, word in parts)
-
-
 def _claims(answer: str, facts: list[tuple]) -> list[tuple[int, int, str]]:
     """(start, end, prose) for the sentences that assert something."""
     fact_starts = sorted(start for _, start, _, _, _ in facts)
@@ -664,7 +455,7 @@ def _is_hedge(prose: str) -> bool:
 def claim_sentences(answer: str) -> list[tuple[int, int, str]]:
     """(start, end, prose) for answer sentences that assert something: not a hedge, a framing
     line ("Here is how:"), a pleasantry or a question, unless they state a fact."""
-    return _claims(answer, list(_answer_facts(answer)))
+    return _claims(answer, list(answer_facts(answer)))
 
 
 def check_sentences(answer: str, passages: list[Passage], embedder: Embedder,
