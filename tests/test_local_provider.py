@@ -256,7 +256,7 @@ def test_a_hung_worker_is_abandoned_after_the_timeout_and_replaced(tmp_path):
             list(stream)
         assert time.monotonic() - started < 30  # bounded by local.timeout, not by the draft
         assert "sent nothing for 2 s" in caught.value.title and "restarted" in caught.value.title
-        assert describe_exit(local.worker.process.returncode) == "killed by SIGKILL (killed, e.g. out of memory)"
+        assert describe_exit(local.worker.process.returncode) == "killed by SIGKILL (for example by the out-of-memory killer)"
         assert "".join(local.generate(PROMPT, Usage(), 16)).strip()
         assert local.worker.pid != hung
     finally:
@@ -394,6 +394,9 @@ def test_a_crash_mid_draft_falls_back_logs_the_signal_and_the_next_question_is_a
         assert isinstance(events[-1], Answered) and turn.outcome != "failed" and turn.answer
         logged = services.ledger.turns(limit=1)[0]
         assert logged.question == question and "killed by SIGKILL" in logged.error
+        # The one notice the user reads after the answer says what happened, whole.
+        assert [n["text"] for n in turn.notes if n["kind"] == "degraded"] == [
+            "The local model's worker was killed by SIGKILL (for example by the out-of-memory killer) while drafting"]
 
         after = services.assistant.answer("how do I turn on two-factor authentication? (again)")
         assert after.answer and services.local.worker.pid != killed

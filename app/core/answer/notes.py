@@ -38,10 +38,15 @@ def closing_notes(turn: Turn, quote_note: str = EXTRACTIVE_NOTE) -> list[dict]:
             notes.append({"kind": "failed", "text": " ".join(line.strip() for line in turn.error.split("\n"))})
         else:
             first_line = turn.error.strip().split("\n", 1)[0].strip()
-            notes.append({"kind": "degraded", "text": re.split(r"(?<=[.!?])\s+", first_line, maxsplit=1)[0]})
+            notes.append({"kind": "degraded", "text": _SENTENCE_END.split(first_line, maxsplit=1)[0]})
     if turn.outcome == "extractive":
         notes.append({"kind": "extractive", "text": quote_note})
     return notes
+
+
+# A degraded turn's note is its error's first sentence; one ends only where a capital starts the
+# next, so an abbreviation ("e.g. out of memory") doesn't cut the note short.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
 
 
 def _clip(text: str, width: int) -> str:

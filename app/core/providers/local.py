@@ -247,7 +247,7 @@ class LocalProvider:
             signal = how.split()[2] if how.startswith("killed by") else None
             log.warning("local worker %s while drafting", how)
             return LocalWorkerCrashed(
-                f"The local model's worker {how} while drafting",
+                f"The local model's worker {'was ' if how.startswith('killed') else ''}{how} while drafting",
                 "This question was answered another way; the next one starts a fresh worker. "
                 "If it repeats, run `frontdesk models check`.", signal)
         if failure.kind == "timeout":

@@ -46,7 +46,7 @@ def describe_exit(returncode: int | None) -> str:
         except ValueError:
             name = f"signal {-returncode}"
         why = {"SIGSEGV": "a crash in native code", "SIGILL": "an instruction this CPU lacks",
-               "SIGKILL": "killed, e.g. out of memory", "SIGABRT": "aborted"}.get(name, "")
+               "SIGKILL": "for example by the out-of-memory killer", "SIGABRT": "aborted"}.get(name, "")
         return f"killed by {name}" + (f" ({why})" if why else "")
     return f"exited with code {returncode}"
 
