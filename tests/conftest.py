@@ -4,8 +4,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,25 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 SHARED = ROOT.parent / "shared"
 RAILWAY_DOCS = SHARED / "datasets" / "railway-docs"
+
+
+@contextmanager
+def child_signals(default: tuple[str, ...] = (), ignored: tuple[str, ...] = ()):
+    """Processes started inside get these signal dispositions. An ignored signal stays ignored
+    across exec: a test run started in the background (as a CI runner may start it) ignores
+    SIGINT, and one under nohup SIGHUP, so a child would never see the signal a test sends it.
+    `default`: as a terminal's foreground job has them; `ignored`: as under nohup."""
+    previous = {}
+    for number in (getattr(signal, name) for name in default):
+        if signal.getsignal(number) is signal.SIG_IGN:  # a handled signal is reset to default by exec anyway
+            previous[number] = signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
+    for number in (getattr(signal, name) for name in ignored):
+        previous[number] = signal.signal(number, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @pytest.fixture(autouse=True)

@@ -199,11 +199,12 @@ def test_ctrl_c_mid_answer_is_logged_as_stopped(home_with_docs):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, child_signals
 
     env = {**os.environ, "FRONTDESK_LOCAL_MAX_TOKENS": "400", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "app", "ask", "how do I turn on two-factor authentication?"],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with child_signals(default=("SIGINT",)):  # Ctrl-C reaches a terminal's foreground job
+        process = subprocess.Popen([sys.executable, "-m", "app", "ask", "how do I turn on two-factor authentication?"],
+                                   cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = b""
     while not (b"draft:" in seen and len(seen.split(b"draft:", 1)[1]) > 80):  # until the draft streams
         chunk = process.stderr.read1(64)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import child_signals
 from fake_anthropic import DESK_KEY, FakeAnthropic
 
 PRICING = ["how much will 3 extra seats cost me?", "how much is an extra seat on the Business plan?",
@@ -158,19 +159,41 @@ def test_a_signal_mid_question_still_leaves_its_ledger_row(desk, server, signal_
     env = {**os.environ, "FRONTDESK_HOME": str(home), "ANTHROPIC_API_KEY": DESK_KEY,
            "FRONTDESK_FRONTIER_BASE_URL": server.url, "FRONTDESK_FRONTIER_MAX_RETRIES": "0",
            "FRONTDESK_FRONTIER_TIMEOUT": "120"}
-    process = subprocess.Popen([sys.executable, "-m", "app", "ask", PRICING[0]], env=env, cwd=Path(__file__).parent.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not server.requests:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the question never reached the frontier"
-        time.sleep(0.1)
+    with child_signals(default=(signal_name,)):
+        process = subprocess.Popen([sys.executable, "-m", "app", "ask", PRICING[0]], env=env, cwd=Path(__file__).parent.parent,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_the_frontier_request(server, process)
     process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=60)
     assert process.returncode == 128 + getattr(signal, signal_name), err
     assert "interrupted" in err and "Traceback" not in err
     (row,) = services.ledger.turns()
     assert row.outcome == "stopped" and f"interrupted ({signal_name})" in row.actions, row.actions
+
+
+def test_under_nohup_a_hang_up_mid_question_does_not_stop_it(desk, server):
+    """`nohup frontdesk ask … &` asked to outlive the terminal: its SIGHUP stays ignored."""
+    services = desk()
+    server.queue_delay(3)  # Claude answers after 3 s: the terminal closes meanwhile
+    env = {**os.environ, "FRONTDESK_HOME": str(services.settings.home), "ANTHROPIC_API_KEY": DESK_KEY,
+           "FRONTDESK_FRONTIER_BASE_URL": server.url, "FRONTDESK_FRONTIER_MAX_RETRIES": "0"}
+    with child_signals(ignored=("SIGHUP",)):
+        process = subprocess.Popen([sys.executable, "-m", "app", "ask", PRICING[0]], env=env, cwd=Path(__file__).parent.parent,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_the_frontier_request(server, process)
+    process.send_signal(signal.SIGHUP)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    (row,) = services.ledger.turns()
+    assert row.outcome == "answered" and row.answered_by == "frontier" and row.answer in out
+
+
+def wait_for_the_frontier_request(server, process) -> None:
+    deadline = time.monotonic() + 120
+    while not server.requests:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the question never reached the frontier"
+        time.sleep(0.1)
 
 
 def test_the_cli_restores_the_signal_handlers_it_set(cli, home):

@@ -125,11 +125,15 @@ def main(argv: list[str] | None = None) -> int:
 @contextmanager
 def _stopped_by_signals() -> Iterator[None]:
     """SIGTERM (kill) and SIGHUP (the terminal closed) stop a command the way Ctrl-C does:
-    the turn in flight is logged as stopped and an ingest leaves the store consistent."""
+    the turn in flight is logged as stopped and an ingest leaves the store consistent.
+
+    A signal this process was started with ignored stays ignored: `nohup frontdesk ingest DIR &`
+    asked to outlive the terminal (Python itself leaves an inherited ignored SIGINT alone)."""
     def stop(signum, _frame) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+              if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN]
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
