@@ -248,6 +248,19 @@ def test_extractive_answer_skips_headings_code_and_fragments(embedder):
     assert extractive_answer("Anything?", [Passage("e", "## Title\n", "e.md", "Title", 0.1)], embedder) == NO_MATCH_ANSWER
 
 
+def test_a_quote_from_a_dated_section_says_its_date(embedder):
+    """A changelog: "when did …" is answered by the section's date, and a changed rule quoted
+    without its date would read as today's."""
+    notes = Passage("r", "New\n- SMS delivery of signing requests on Business and Enterprise. Each SMS counts as one extra envelope.",
+                    "changelog.md", "Changelog > 2025-03-18  Web 2025.11 / Mobile 3.2", 0.6)
+    quote = extractive_answer("when did you start sending signing requests by SMS?", [notes], embedder)
+    assert quote.splitlines()[1] == "> 2025-03-18 Web 2025.11 / Mobile 3.2: SMS delivery of signing requests on Business and Enterprise. [1]"
+    assert "2025-03-18" not in quote.split("\n", 2)[2]  # said once, on the section's first line
+    assert check_grounding(quote, [notes], embedder=embedder).passed
+    undated = Passage("u", notes.text, "guide.md", "Guide > Signing by SMS", 0.6)
+    assert extractive_answer("when did you start sending signing requests by SMS?", [undated], embedder).splitlines()[1].startswith("> SMS delivery")
+
+
 def test_a_short_passage_is_quoted_whole_when_its_sentence_is_the_best(embedder):
     """The answer often sits beside the best-matching sentence: "the previous run still shows
     Active" matches the question, "the process must exit" is why."""

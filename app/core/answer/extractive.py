@@ -93,6 +93,7 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
     lines = [EXTRACTIVE_PREFIX]
     for number in passage_order:
         texts = passages[number - 1].text
+        dated = dated_section(passages[number - 1].heading)
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             start = candidates[i][1]
             step = steps[number - 1].get(start)
@@ -101,8 +102,23 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
                 # 60 minutes.") stays on its step's line.
                 lines[-1] = f"{lines[-1][:-len(f' [{number}]')]} {candidates[i][2]} [{number}]"
                 continue
-            lines.append(f"> {step[1] + '. ' if step else ''}{candidates[i][2]} [{number}]")
+            line = f"{step[1] + '. ' if step else ''}{candidates[i][2]}"
+            if dated:  # the first line quoted from a dated section says its date
+                line, dated = f"{dated}: {line}", ""
+            lines.append(f"> {line} [{number}]")
     return Quote("\n".join(lines), best, tuple(passage_order))
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_DATE_FIRST = re.compile(rf"(?:\d{{4}}[-/]\d{{1,2}}[-/]\d{{1,2}}|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}})\b")
+
+
+def dated_section(heading: str) -> str:
+    """The section's title when it starts with a date ("2025-03-18  Web 2025.11"), else "".
+    In release notes and changelogs the date is what a line means: "Web sessions now last
+    30 days" quoted without it reads as today's rule, and "when did …" goes unanswered."""
+    leaf = " ".join(heading.rsplit(">", 1)[-1].split())
+    return leaf if _DATE_FIRST.match(leaf) else ""
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
