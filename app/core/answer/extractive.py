@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.core.trust.stated_facts import starts_with_date
 from app.core.text import (EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells, table_rows,
                            word_count)
 
@@ -93,7 +94,7 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
     lines = [EXTRACTIVE_PREFIX]
     for number in passage_order:
         texts = passages[number - 1].text
-        dated = dated_section(passages[number - 1].heading)
+        dated = leaves[number - 1] if starts_with_date(leaves[number - 1]) else ""
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             start = candidates[i][1]
             step = steps[number - 1].get(start)
@@ -103,22 +104,10 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
                 lines[-1] = f"{lines[-1][:-len(f' [{number}]')]} {candidates[i][2]} [{number}]"
                 continue
             line = f"{step[1] + '. ' if step else ''}{candidates[i][2]}"
-            if dated:  # the first line quoted from a dated section says its date
-                line, dated = f"{dated}: {line}", ""
+            if dated:  # in a changelog the date is what a line means ("now last 30 days"): said once
+                line, dated = f"{' '.join(dated.split())}: {line}", ""
             lines.append(f"> {line} [{number}]")
     return Quote("\n".join(lines), best, tuple(passage_order))
-
-
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
-_DATE_FIRST = re.compile(rf"(?:\d{{4}}[-/]\d{{1,2}}[-/]\d{{1,2}}|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}})\b")
-
-
-def dated_section(heading: str) -> str:
-    """The section's title when it starts with a date ("2025-03-18  Web 2025.11"), else "".
-    In release notes and changelogs the date is what a line means: "Web sessions now last
-    30 days" quoted without it reads as today's rule, and "when did …" goes unanswered."""
-    leaf = " ".join(heading.rsplit(">", 1)[-1].split())
-    return leaf if _DATE_FIRST.match(leaf) else ""
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")

@@ -2,10 +2,9 @@
 pipeline writes them so that front ends render by kind and never parse its prose."""
 from __future__ import annotations
 
-import re
-
 from app.core.answer.events import DraftWithdrawn
 from app.core.ledger.turns import Turn
+from app.core.text import split_sentences
 from app.core.trust.grounding import GroundingResult
 
 # A quote shown because the frontier could not answer; a confident one says only CONFIDENT_QUOTE_NOTE.
@@ -38,15 +37,11 @@ def closing_notes(turn: Turn, quote_note: str = EXTRACTIVE_NOTE) -> list[dict]:
             notes.append({"kind": "failed", "text": " ".join(line.strip() for line in turn.error.split("\n"))})
         else:
             first_line = turn.error.strip().split("\n", 1)[0].strip()
-            notes.append({"kind": "degraded", "text": _SENTENCE_END.split(first_line, maxsplit=1)[0]})
+            spans = split_sentences(first_line)  # the cutter the check uses: "e.g." ends no sentence
+            notes.append({"kind": "degraded", "text": first_line[spans[0][0]:spans[0][1]] if spans else first_line})
     if turn.outcome == "extractive":
         notes.append({"kind": "extractive", "text": quote_note})
     return notes
-
-
-# A degraded turn's note is its error's first sentence; one ends only where a capital starts the
-# next, so an abbreviation ("e.g. out of memory") doesn't cut the note short.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(])")
 
 
 def _clip(text: str, width: int) -> str:

@@ -43,6 +43,14 @@ _DATES = [re.compile(pattern) for pattern in (  # in this order, so the longer f
     # known, "01.03.2026" read as the number 1.03 and matched "01.03.2025".
     r"\b(?P<a>\d{1,2})([./-])(?P<b>\d{1,2})\2(?P<y>\d{4}|\d{2})\b",
 )]
+
+
+def starts_with_date(text: str) -> bool:
+    """Does `text` open with a whole date, day and year ("2025-03-18 …", "March 18, 2025",
+    "18 Mar 2025")? Not the d.m.y form: at the start of a title "1.2.10" is a version."""
+    return any((m := pattern.match(text)) and m.groupdict().get("d") and m.groupdict().get("y") for pattern in _DATES[:5])
+
+
 _UNIT_NUMBER = re.compile(rf"(?<![\w.$\u20ac\u00a3])(?P<amount>{NUM})(?P<mult>[kK]|M)?"
                           rf"(?P<unit>(?:{_PER})+|[ \t-]?{_UNIT_WORD}(?:{_PER})*)")
 _BARE_NUMBER = re.compile(rf"(?<![\w.])(?P<amount>{NUM})(?:st|nd|rd|th)?(?![\d])")
