@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
+from app.core.text import draft_part  # noqa: E402
 
 SETS = {
     "knowledge": (ROOT / "tests" / "data" / "knowledge_questions.jsonl", ROOT / "knowledge"),
@@ -357,7 +358,9 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
                         and i.get("route") != "out_of_scope"]
     right_local = [(i, t) for i, t in local_answerable if t.answered_by in ("local-model", "docs-quote")
                    and (t.grounding or {}).get("passed") and is_right(i, t.answer, t.sources)]
-    right_model = [t for _, t in right_local if t.answered_by == "local-model"]
+    # The model wrote it only when its draft alone is right, not the docs lines added beneath it.
+    right_model = [t for i, t in right_local if t.answered_by == "local-model" and is_right(i, draft_part(t.answer), t.sources)]
+    with_lines = [t for _, t in right_local if t.answered_by == "local-model" and t not in right_model]
     local_routed = [t for _, t, _, route in rows if route == "local"]
     local_escalated = [t for t in local_routed if t.answered_by == "frontier" or t.egress_passage_ids]
     ttft = _p50([t.first_token_ms for _, t in local_drafts])
@@ -372,6 +375,7 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
     out.append(f"| (a) local-routed answerable questions answered by the local tier, checked and right | "
                f"**{share(right_local, local_answerable)}** | ≥ 85% |")
     out.append(f"| (b) ...of which the local model wrote | **{share(right_model, right_local)}** | ≥ 50% |")
+    out.append(f"| ...right only with the docs lines beneath the draft | {share(with_lines, right_local)} | |")
     out.append(f"| (c) local-routed questions escalated to the frontier | **{share(local_escalated, local_routed)}** | ≤ 15% |")
     out.append(f"| (d) savings on this set (spend / all-frontier) | **{summary.savings_pct:.1f}%** "
                f"(${summary.spend_usd:.4f} / ${summary.counterfactual_usd:.4f}) | |")

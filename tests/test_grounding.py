@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.core.answer.extractive import extractive_answer
+from app.core.answer.extractive import Quote, extractive_answer
 from app.core.docs.embeddings import Embedder
 from app.core.passage import Passage
 from app.core.text import EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, split_sentences
@@ -246,6 +246,11 @@ def test_extractive_answer_skips_headings_code_and_fragments(embedder):
     answer = extractive_answer("How long do refunds take?", [passage], embedder, max_sentences=3)
     assert answer == f"{EXTRACTIVE_PREFIX}\n> Refunds are issued within 5 business days of a request. [1]"
     assert extractive_answer("Anything?", [Passage("e", "## Title\n", "e.md", "Title", 0.1)], embedder) == NO_MATCH_ANSWER
+    # A page's date stamp answers no question, though it has the words of one.
+    stamped = Passage("s", "Last updated 3 April 2025\n\n_Last reviewed: May 2025_\n\nReviewed refunds are issued within 5 business days.",
+                      "refunds.md", "Billing > Refunds", 0.9)
+    assert extractive_answer("when were refunds last updated or reviewed?", [stamped], embedder) == (
+        f"{EXTRACTIVE_PREFIX}\n> Reviewed refunds are issued within 5 business days. [1]")
 
 
 def test_a_quote_from_a_dated_section_says_its_date(embedder):
@@ -259,6 +264,24 @@ def test_a_quote_from_a_dated_section_says_its_date(embedder):
     assert check_grounding(quote, [notes], embedder=embedder).passed
     undated = Passage("u", notes.text, "guide.md", "Guide > Signing by SMS", 0.6)
     assert extractive_answer("when did you start sending signing requests by SMS?", [undated], embedder).splitlines()[1].startswith("> SMS delivery")
+
+
+def test_a_quote_beneath_a_draft_keeps_only_the_lines_the_draft_leaves_out():
+    quote = Quote(f"{EXTRACTIVE_PREFIX}\n"
+                  "> Quillstack does not send codes by SMS or phone call, because text messages can be intercepted. [1]\n"
+                  "> Use an authenticator app or a security key instead. [1]\n"
+                  "> Logs are retained 7 days on Hobby and 30 days on Pro. [2]")
+    copied = "Quillstack does not send codes by SMS or phone call, because text messages can be intercepted. [1]"
+    assert quote.lines_beyond(copied) == ["> Use an authenticator app or a security key instead. [1]",
+                                          "> Logs are retained 7 days on Hobby and 30 days on Pro. [2]"]
+    # Reworded, or most of its words, is said; every word but with a number the draft lacks is not.
+    reworded = "Text messages can be intercepted, so Quillstack sends no codes by SMS or phone call."
+    assert "> Quillstack does not send codes" not in " ".join(quote.lines_beyond(reworded))
+    assert quote.lines_beyond("Quillstack sends no codes by SMS, because texts can be intercepted.")[0].startswith("> Use an")
+    assert quote.lines_beyond("Logs are retained 30 days on Pro and on Hobby.")[-1].startswith("> Logs are retained 7 days")
+    assert quote.lines_beyond(quote.sentences_text) == []  # a draft that says it all gets nothing beneath it
+    steps = Quote(f"{EXTRACTIVE_PREFIX}\n> 1. Click **Forgot password?** [1]\n> 2. Enter your email address. [1]")
+    assert steps.lines_beyond("Click Forgot password? on the sign-in page.") == ["> 2. Enter your email address. [1]"]
 
 
 def test_a_short_passage_is_quoted_whole_when_its_sentence_is_the_best(embedder):

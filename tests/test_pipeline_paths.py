@@ -26,6 +26,7 @@ from app.core.errors import ModelError, ProviderError
 from app.core.ledger.turns import Turn
 from app.core.providers.pricing import estimate_tokens
 from app.core.settings import load_settings
+from app.core.text import DOCS_LINES_HEADING, draft_part
 from fake_anthropic import DESK_KEY
 from scripted_provider import FailAfter, ScriptedProvider, UnscriptedCall, words
 
@@ -178,6 +179,15 @@ def test_a_grounded_local_draft_that_answers_the_question_is_the_answer(make):
     assert any(a.startswith("local answer passed the grounding check") for a in turn.actions), turn.actions
     # Attributed, though the draft cited nothing (to passage 1, and to any other passage holding the same steps).
     assert re.search(r"Forgot password\? \[1(, \d)*\]", turn.answer), turn.answer
+    # The draft stops at step 2; the confident quote's steps it leaves out follow, verbatim and
+    # cited, and what it already said is not said twice.
+    draft, lines = turn.answer.split(f"\n\n{DOCS_LINES_HEADING}\n")
+    assert draft == draft_part(turn.answer) and draft.startswith(RESET_DRAFT.split(" Enter")[0])
+    assert lines.splitlines()[0].startswith("> 3. Open the email") and "expires after 60 minutes. " in lines
+    assert all(re.fullmatch(r"> .+ \[\d\]", line) for line in lines.splitlines()), lines
+    assert turn.answer.count("Forgot password?") == 1 and "Send reset link" not in lines
+    assert any(a.startswith(f"{len(lines.splitlines())} quoted docs line(s) the draft leaves out added beneath it; "
+                            "the docs quote matches the question") for a in turn.actions), turn.actions
     # what the local model was given: three passages, the reset steps among them, the question last
     (prompt,) = local.prompts
     assert passage_count(prompt) == 3 and "Forgot password?" in prompt.user and prompt.user.rstrip().endswith("Answer:")
@@ -186,7 +196,8 @@ def test_a_grounded_local_draft_that_answers_the_question_is_the_answer(make):
     # free, and priced at what the frontier would have charged for the same prompt and answer
     assert turn.cost_usd == 0
     assert (turn.input_tokens, turn.output_tokens) == (prompt_chars(prompt) // 4, len(RESET_DRAFT) // 4)
-    assert turn.counterfactual_cost_usd > 0 and turn.counterfactual_cost_usd == pytest.approx(estimated_counterfactual(prompt, turn.answer))
+    # (the docs lines beneath it are no frontier answer: they claim no saving)
+    assert turn.counterfactual_cost_usd > 0 and turn.counterfactual_cost_usd == pytest.approx(estimated_counterfactual(prompt, draft))
     assert turn.first_token_ms is not None and turn.retrieval_ms <= turn.first_token_ms <= turn.total_ms
     row = the_row(desk, turn)
     assert row.egress_passage_ids == [] and row.answered_by == "local-model"

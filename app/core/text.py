@@ -13,6 +13,8 @@ import re
 # (no claim to check) and may not import from app.core.answer.
 EXTRACTIVE_PREFIX = "This answer is quoted directly from the docs:"
 NO_MATCH_ANSWER = "I couldn't find this in the docs."
+# Heads the docs' own lines the pipeline puts beneath a kept local draft (what the draft left out).
+DOCS_LINES_HEADING = "From the docs:"
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(\s|$)")
@@ -216,3 +218,8 @@ def _symbol(match: re.Match) -> str:
     code = ord(match.group())
     # U+2400.. pictures C0 controls and U+2421 DEL; C1 has no pictures.
     return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7f else "\ufffd"
+
+
+def draft_part(answer: str) -> str:
+    """A local answer without the quoted docs lines the pipeline added beneath the draft."""
+    return answer.split(f"\n\n{DOCS_LINES_HEADING}\n", 1)[0]

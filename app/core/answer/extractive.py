@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.core.trust.attribution import content_words
 from app.core.trust.stated_facts import starts_with_date
-from app.core.text import (EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells, table_rows,
+from app.core.text import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells, table_rows,
                            word_count)
 
 if TYPE_CHECKING:  # the embedder pulls in torch; only its type is needed here
@@ -30,6 +31,12 @@ WHOLE_PASSAGE_SENTENCES = 6
 # Extra sentences must be nearly as relevant as the best one: a padded answer that drifts
 # to other topics reads as if the docs said more than they do.
 MAX_SCORE_GAP = 0.25
+# A quoted line beneath a kept draft is left out when the draft already states all its numbers
+# and this share of its words (`Quote.lines_beyond`): a copied or reworded line. On the bench
+# sets' kept drafts, 0.6 and 0.8 added the same labelled facts; at 0.8 a reworded line ("you
+# must be a workspace admin with 2FA already enabled …", 7 of 9 words) was said twice.
+ALREADY_SAID = 0.6
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,24 @@ class Quote:
     @property
     def sentences_text(self) -> str:
         return "\n".join(clean_sentence(line[2:]) for line in self.text.splitlines() if line.startswith("> "))
+
+    def lines_beyond(self, draft: str) -> list[str]:
+        """The quoted lines ("> … [n]") that say what `draft` doesn't. A line is already said
+        when the draft states all its numbers and ALREADY_SAID of its words."""
+        said_words, said_numbers = _words_and_numbers(draft)
+        lines = []
+        for line in self.text.splitlines():
+            if not line.startswith("> "):
+                continue
+            words, numbers = _words_and_numbers(_STEP.sub("", line[2:], count=1))  # "3. " is no fact
+            if not numbers <= said_numbers or len(words & said_words) < ALREADY_SAID * len(words):
+                lines.append(line)
+        return lines
+
+
+def _words_and_numbers(text: str) -> tuple[set[str], set[str]]:
+    text = CITATION_MARK.sub("", text)
+    return content_words(text), set(_NUMBER.findall(text))
 
 
 def extractive_answer(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = QUOTE_SENTENCES,
@@ -111,6 +136,9 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
+# A page's date stamp: "Last updated 3 April 2025", "_Last reviewed: May 2025_", "Updated: 2025-03-18".
+_DATE_STAMP = re.compile(r"[*_]*(?:last\s+)?(?:updated|modified|reviewed|edited)(?:\s+on)?[\s:*_]+[\w ,/.-]*\b(?:19|20)\d\d(?!\d)[\w ,/.-]*$",
+                         re.IGNORECASE)
 MAX_STEPS = 16  # sentences of one procedure (a step may have several)
 
 
@@ -175,6 +203,8 @@ def _is_quotable(sentence: str, headings: set[str]) -> bool:
     if word_count(sentence) < MIN_QUOTE_WORDS:
         return False
     if sentence.strip("*_#: ").lower() in headings:  # a heading repeated inside the chunk
+        return False
+    if _DATE_STAMP.match(sentence) and word_count(sentence) <= 6:  # "Last updated 3 April 2025" answers nothing
         return False
     # Code that slipped outside a fence (shell prompts, braces) is not an answer to quote.
     if sentence.startswith(("$ ", "{", "}", "<")) or sentence.count("`") >= 4:

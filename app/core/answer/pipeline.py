@@ -9,7 +9,8 @@ Local when it can, frontier when it must. A question routed to the local side is
    grounding check (each sentence attributed to a passage; the answer is shown with those
    citations) and answers the question asked
    (`relevance`: faithful to a passage about changing a password is no answer to "how do I
-   reset a forgotten one");
+   reset a forgotten one"), with the confident docs quote's lines the draft leaves out
+   beneath it, verbatim and cited;
 2. else a verbatim docs quote, when the quote is confident (`relevance.quote_relevance`);
 3. else the frontier model, when it is usable; else the quote anyway, marked as such.
 Frontier-routed questions go to the frontier, and to the docs quote when it is unusable (no
@@ -41,6 +42,7 @@ from app.core.passage import Passage
 from app.core.providers.base import Provider, Usage
 from app.core.providers.pricing import estimate_tokens, prices_for
 from app.core.settings import Settings
+from app.core.text import DOCS_LINES_HEADING, draft_part
 from app.core.trust.egress import is_local_only, published_emails, redact
 from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.trust.injection import quarantine
@@ -239,6 +241,7 @@ class _Run:
             if relevance.ok:
                 self._final("answered", with_citations(answer, check), sources=used, answered_by="local-model",
                             action=f"local answer passed the grounding check; {relevance.why}")
+                self._add_docs_lines(used)
                 return
             why = f"local answer does not answer the question: {relevance.why}"
             taken_back = withdrawn(why)
@@ -251,6 +254,16 @@ class _Run:
         yield taken_back
         self.turn.actions.append(why)
         yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
+
+    def _add_docs_lines(self, used: list[Passage]) -> None:
+        """Beneath a kept draft, the confident docs quote's lines the draft leaves out. A small
+        model's draft is often one true sentence of a longer answer ("no SMS codes", without
+        "use an authenticator app"); the docs' own words carry the rest, verbatim and cited."""
+        quote, confidence = self.a.quote_from(self.turn.question, used)
+        lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
+        if lines:
+            self.turn.answer += f"\n\n{DOCS_LINES_HEADING}\n" + "\n".join(lines)
+            self.turn.actions.append(f"{len(lines)} quoted docs line(s) the draft leaves out added beneath it; {confidence.why}")
 
     def _quote_or_escalate(self, passages: list[Passage], used: list[Passage], why: str) -> Iterator[Event]:
         """After a local draft failed: a confident docs quote answers for free; else the frontier.
@@ -459,7 +472,7 @@ class _Run:
             return turn.cost_usd
         usage = Usage(
             estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
-            estimate_tokens(turn.answer),
+            estimate_tokens(draft_part(turn.answer)),  # the docs lines under a draft claim no saving
         )
         return round(prices_for(self.a.settings, "frontier").cost(usage), 8)
 
