@@ -54,7 +54,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # local model files (`frontdesk models`): the models package's own face
     "local_models": ("app.core.models", None),
     # fitting the routing policy to labelled questions (`frontdesk router fit`)
-    "fit_router": ("app.core.answer.fit", "fit_router"),
+    "fit_router": ("app.core.answer.router_fit", "fit_router"),
     "FitTarget": ("app.core.answer.fit", "FitTarget"),
     # evaluation over labelled questions (`frontdesk eval`)
     "Evaluation": ("app.core.evaluation.run", "Evaluation"),
@@ -84,7 +84,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load lazily
     from app.core import models as local_models  # noqa: F401
-    from app.core.answer.fit import FitTarget, fit_router  # noqa: F401
+    from app.core.answer.fit import FitTarget  # noqa: F401
+    from app.core.answer.router_fit import fit_router  # noqa: F401
     from app.core.desk import Desk  # noqa: F401
     from app.core.errors import FrontdeskError, ModelError  # noqa: F401
     from app.core.evaluation.report import compare as compare_reports, load_report, save_report  # noqa: F401
