@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from app.core.trust.attribution import content_words
 from app.core.trust.stated_facts import starts_with_date
-from app.core.text import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells, table_rows,
-                           word_count)
+from app.core.text import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells,
+                           table_rows, word_count)
 
 if TYPE_CHECKING:  # the embedder pulls in torch; only its type is needed here
     from app.core.docs.embeddings import Embedder
@@ -137,8 +137,8 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
 # A page's date stamp: "Last updated 3 April 2025", "_Last reviewed: May 2025_", "Updated: 2025-03-18".
-_DATE_STAMP = re.compile(r"[*_]*(?:last\s+)?(?:updated|modified|reviewed|edited)(?:\s+on)?[\s:*_]+[\w ,/.-]*\b(?:19|20)\d\d(?!\d)[\w ,/.-]*$",
-                         re.IGNORECASE)
+_DATE_STAMP = re.compile(r"[*_]*(?:last\s+)?(?:updated|modified|reviewed|edited)(?:\s+on)?[\s:*_]+"
+                         r"[\w ,/.-]*\b(?:19|20)\d\d(?!\d)[\w ,/.-]*$", re.IGNORECASE)
 MAX_STEPS = 16  # sentences of one procedure (a step may have several)
 
 
