@@ -264,6 +264,14 @@ def test_a_quote_from_a_dated_section_says_its_date(embedder):
     assert check_grounding(quote, [notes], embedder=embedder).passed
     undated = Passage("u", notes.text, "guide.md", "Guide > Signing by SMS", 0.6)
     assert extractive_answer("when did you start sending signing requests by SMS?", [undated], embedder).splitlines()[1].startswith("> SMS delivery")
+    # A plain-text changelog keeps its dated titles in the text, underlined: each line says its own.
+    text = Passage("t", "2025-04-08  Web 2025.14\n-----------------------\nChanged\n- Web sessions now last 30 days instead of 14 days.\n\n\n"
+                        "2025-03-18  Web 2025.11\n-----------------------\nNew\n- SMS delivery of signing requests on Business and Enterprise.",
+                   "release-notes.txt", "Quillstack release notes", 0.6)
+    quote = extractive_answer("when did web sessions and SMS signing change?", [text], embedder)
+    assert "> 2025-04-08 Web 2025.14: Web sessions now last 30 days instead of 14 days. [1]" in quote.splitlines()
+    assert "> 2025-03-18 Web 2025.11: SMS delivery of signing requests on Business and Enterprise. [1]" in quote.splitlines()
+    assert check_grounding(quote, [text], embedder=embedder).passed
 
 
 def test_a_quote_beneath_a_draft_keeps_only_the_lines_the_draft_leaves_out():

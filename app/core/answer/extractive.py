@@ -117,9 +117,9 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
         if candidates[i][0] not in passage_order:
             passage_order.append(candidates[i][0])
     lines = [EXTRACTIVE_PREFIX]
+    date_said = ""
     for number in passage_order:
         texts = passages[number - 1].text
-        dated = leaves[number - 1] if starts_with_date(leaves[number - 1]) else ""
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             start = candidates[i][1]
             step = steps[number - 1].get(start)
@@ -129,17 +129,29 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
                 lines[-1] = f"{lines[-1][:-len(f' [{number}]')]} {candidates[i][2]} [{number}]"
                 continue
             line = f"{step[1] + '. ' if step else ''}{candidates[i][2]}"
-            if dated:  # in a changelog the date is what a line means ("now last 30 days"): said once
-                line, dated = f"{' '.join(dated.split())}: {line}", ""
+            # In a changelog the date is what a line means ("now last 30 days"): said once per section.
+            dated = dated_title(texts, leaves[number - 1], start)
+            if dated and dated != date_said:
+                line, date_said = f"{' '.join(dated.split())}: {line}", dated
             lines.append(f"> {line} [{number}]")
     return Quote("\n".join(lines), best, tuple(passage_order))
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
+# A plain-text section title: a line underlined with --- or === (setext, as in a CHANGELOG.txt).
+_UNDERLINED_TITLE = re.compile(r"^([^\n|]*\S[^\n|]*)\n[ \t]*(?:-{3,}|={3,})[ \t]*$", re.MULTILINE)
 # A page's date stamp: "Last updated 3 April 2025", "_Last reviewed: May 2025_", "Updated: 2025-03-18".
 _DATE_STAMP = re.compile(r"[*_]*(?:last\s+)?(?:updated|modified|reviewed|edited)(?:\s+on)?[\s:*_]+"
                          r"[\w ,/.-]*\b(?:19|20)\d\d(?!\d)[\w ,/.-]*$", re.IGNORECASE)
 MAX_STEPS = 16  # sentences of one procedure (a step may have several)
+
+
+def dated_title(text: str, section_title: str, start: int) -> str:
+    """The dated title a line at `start` of a passage sits under, or "": the last underlined title
+    above it in the passage (plain text keeps its sections in the text), else its section's."""
+    above = _UNDERLINED_TITLE.findall(text[:start])
+    title = above[-1].strip() if above else section_title
+    return title if starts_with_date(title) else ""
 
 
 def numbered_steps(text: str) -> dict[int, tuple[int, str]]:
