@@ -361,6 +361,12 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
     # The model wrote it only when its draft alone is right, not the docs lines added beneath it.
     right_model = [t for i, t in right_local if t.answered_by == "local-model" and is_right(i, draft_part(t.answer), t.sources)]
     with_lines = [t for _, t in right_local if t.answered_by == "local-model" and t not in right_model]
+    # The docs lines' own gate (the quote's confidence), over the kept drafts of answerable questions.
+    kept_answerable = [(i, t) for i, t in local_answerable if t.answered_by == "local-model"]
+    lined = [(i, t) for i, t in kept_answerable if draft_part(t.answer) != t.answer]
+    lines_right = [t for i, t in lined if is_right(i, t.answer[len(draft_part(t.answer)):], t.sources)]
+    unsure = [(i, t) for i, t in kept_answerable if any(a.startswith("no docs lines added: the docs quote") for a in t.actions)]
+    unsure_wrong = [t for i, t in unsure if not is_right(i, t.answer, t.sources)]
     local_routed = [t for _, t, _, route in rows if route == "local"]
     local_escalated = [t for t in local_routed if t.answered_by == "frontier" or t.egress_passage_ids]
     ttft = _p50([t.first_token_ms for _, t in local_drafts])
@@ -376,6 +382,10 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
                f"**{share(right_local, local_answerable)}** | ≥ 85% |")
     out.append(f"| (b) ...of which the local model wrote | **{share(right_model, right_local)}** | ≥ 50% |")
     out.append(f"| ...right only with the docs lines beneath the draft | {share(with_lines, right_local)} | |")
+    out.append(f"| kept drafts (answerable) with docs lines beneath / the lines hold the labelled fact | "
+               f"{share(lined, kept_answerable)} / {len(lines_right)} | |")
+    out.append(f"| kept drafts (answerable) without lines as the quote was not confident / of them wrong | "
+               f"{len(unsure)} / {len(unsure_wrong)} | |")
     out.append(f"| (c) local-routed questions escalated to the frontier | **{share(local_escalated, local_routed)}** | ≤ 15% |")
     out.append(f"| (d) savings on this set (spend / all-frontier) | **{summary.savings_pct:.1f}%** "
                f"(${summary.spend_usd:.4f} / ${summary.counterfactual_usd:.4f}) | |")

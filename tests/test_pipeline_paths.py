@@ -204,6 +204,17 @@ def test_a_grounded_local_draft_that_answers_the_question_is_the_answer(make):
     assert desk.ledger.summary().tier("local-model").answers == 1
 
 
+def test_a_draft_that_says_all_the_quote_says_gets_nothing_beneath_it(make):
+    probe = make(local_model())
+    quote, confidence = probe.assistant.docs_quote(RESET, probe.assistant.retrieve(RESET, 5)[0])
+    assert confidence.ok
+    whole = " ".join(line[2:].rsplit(" [", 1)[0] for line in quote.text.splitlines() if line.startswith("> "))
+    desk = make(local_model(whole))
+    _, turn = ask(desk, RESET)
+    assert turn.answered_by == "local-model" and DOCS_LINES_HEADING not in turn.answer
+    assert "no docs lines added: the draft says all the docs quote says" in turn.actions, turn.actions
+
+
 # --- 2. the draft fails the check: a confident docs quote ------------------------------------------------
 
 

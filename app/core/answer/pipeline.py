@@ -264,6 +264,8 @@ class _Run:
         if lines:
             self.turn.answer += f"\n\n{DOCS_LINES_HEADING}\n" + "\n".join(lines)
             self.turn.actions.append(f"{len(lines)} quoted docs line(s) the draft leaves out added beneath it; {confidence.why}")
+        else:
+            self.turn.actions.append(f"no docs lines added: {confidence.why if not confidence.ok else 'the draft says all the docs quote says'}")
 
     def _quote_or_escalate(self, passages: list[Passage], used: list[Passage], why: str) -> Iterator[Event]:
         """After a local draft failed: a confident docs quote answers for free; else the frontier.
