@@ -1,4 +1,4 @@
-"""Calibrate the local tier's two judgements (`app/core/trust/relevance.py`) on labelled questions.
+"""Calibrate the local tier's three judgements (`app/core/trust/relevance.py`) on labelled questions.
 
 1. Is a docs quote confident enough to answer without the frontier? For every labelled
    question that clears the relevance floor, the pipeline's own quote (`Assistant.docs_quote`)
@@ -11,6 +11,9 @@
    wrong when it comes from a passage with nothing of the fact (a true passage about
    something else: changing a password for a question about resetting one), or when the
    question is unanswerable. Drafts in between (part of the fact) are left out.
+3. Are the quote's lines worth adding beneath a kept draft? The same quotes, labelled good
+   when they hold any part of the labelled facts, wrong when they hold none of them or the
+   question is unanswerable.
 
 For each, a grid of (similarity, coverage) thresholds is fitted on the labelled questions of
 tests/data/knowledge_questions.jsonl, bench/data/railway_questions.jsonl and
@@ -40,8 +43,9 @@ sys.path.insert(0, str(ROOT))
 from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
 from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
 from app.core.answer.extractive import QUOTE_SENTENCES, extractive_quote  # noqa: E402
-from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, QUOTE_MIN_COVERAGE,  # noqa: E402
-                                      QUOTE_MIN_SIMILARITY, asked_quantity_missing, clears, draft_features,
+from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, LINES_MIN_COVERAGE,  # noqa: E402
+                                      LINES_MIN_SIMILARITY, QUOTE_MIN_COVERAGE, QUOTE_MIN_SIMILARITY,
+                                      asked_quantity_missing, clears, draft_features,
                                       heading_leaf)
 from app.core.desk import Desk  # noqa: E402
 from app.core.settings import load_settings  # noqa: E402
@@ -94,7 +98,9 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
         quote, verdict = assistant.quote_from(question, used)
         good = answerable and states_facts(item, quote.text) and \
             bool(set(item.files) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
-        quotes.append({"set": name, "question": question, "route": decision.route, "good": good,
+        # As lines beneath a kept draft, a quote adds something when it holds any of the facts.
+        adds = answerable and bool(item.facts) and not nothing_of_facts(item, quote.sentences_text)
+        quotes.append({"set": name, "question": question, "route": decision.route, "good": good, "adds": adds,
                        "similarity": verdict.similarity, "coverage": verdict.coverage,
                        "quantity_missing": bool(asked_quantity_missing(question, quote.sentences_text)),
                        "quoted": quote.sentences_text, "quoted_leaves": [heading_leaf(used[n - 1]) for n in quote.numbers],
@@ -228,6 +234,11 @@ def main() -> None:
     # A wrong quote let through is verbatim docs that answer part of the question (or none
     # of it), never a false statement; a good one rejected is a frontier call.
     sweep(quotes, "Docs quotes (is the quote confident?)", (QUOTE_MIN_SIMILARITY, QUOTE_MIN_COVERAGE), cheaper_error="through")
+    # Beneath a kept draft the same quote only adds the lines the draft leaves out: good when it
+    # holds any of the facts, wrong when none. A wrong one let through is cited docs beneath an
+    # answer that already answers; a good one rejected leaves the draft's partial answer alone.
+    sweep([{**row, "good": row["adds"]} for row in quotes], "Docs lines beneath a kept draft (does the quote add any of the facts?)",
+          (LINES_MIN_SIMILARITY, LINES_MIN_COVERAGE), cheaper_error="through")
     # A wrong draft let through is the model's answer to another question; a good one rejected
     # still gets the docs quote before the frontier, which may be wrong too: no error is cheaper.
     sweep(drafts, "Simulated drafts (does the draft answer the question?)", (DRAFT_MIN_SIMILARITY, DRAFT_MIN_COVERAGE))

@@ -290,6 +290,10 @@ def test_a_quote_beneath_a_draft_keeps_only_the_lines_the_draft_leaves_out():
     assert quote.lines_beyond(quote.sentences_text) == []  # a draft that says it all gets nothing beneath it
     steps = Quote(f"{EXTRACTIVE_PREFIX}\n> 1. Click **Forgot password?** [1]\n> 2. Enter your email address. [1]")
     assert steps.lines_beyond("Click Forgot password? on the sign-in page.") == ["> 2. Enter your email address. [1]"]
+    # A number is the same number however it is grouped or padded ("5,000" is 5000, "$12.00" is $12).
+    prices = Quote(f"{EXTRACTIVE_PREFIX}\n> Enterprise contracts start at $5,000 per year. [1]\n> Extra seats cost $12.00 a month. [1]")
+    assert prices.lines_beyond("Enterprise contracts start at $5000 per year. Extra seats cost $12 a month.") == []
+    assert prices.lines_beyond("Enterprise contracts start at $500 per year. Extra seats cost $12 a month.") != []
 
 
 def test_a_short_passage_is_quoted_whole_when_its_sentence_is_the_best(embedder):

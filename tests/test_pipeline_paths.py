@@ -215,6 +215,27 @@ def test_a_draft_that_says_all_the_quote_says_gets_nothing_beneath_it(make):
     assert "no docs lines added: the draft says all the docs quote says" in turn.actions, turn.actions
 
 
+LOST_PHONE = "I lost my phone with the authenticator app on it, how do I log in now?"
+LOST_PHONE_DRAFT = "If you lost your phone, sign in with a recovery code."
+
+
+def test_lines_beneath_a_draft_have_a_lower_bar_than_a_quote_answering_alone(make):
+    """The lost-phone quote covers too few of the question's words to answer on its own, but
+    beneath a draft that already answers it clears the lines' own calibrated gate."""
+    probe = make(local_model())
+    _, alone = probe.assistant.docs_quote(LOST_PHONE, probe.assistant.retrieve(LOST_PHONE, 5)[0])
+    assert not alone.ok and "leaves out what the question asks" in alone.why, alone.why
+    desk = make(local_model(LOST_PHONE_DRAFT))
+    _, turn = ask(desk, LOST_PHONE)
+    assert (turn.outcome, turn.answered_by) == ("answered", "local-model"), turn.actions
+    draft, lines = turn.answer.split(f"\n\n{DOCS_LINES_HEADING}\n")
+    assert draft.startswith(LOST_PHONE_DRAFT[:-1])
+    # the steps after signing in, and what to do without recovery codes; step 1 the draft already says
+    assert "remove the lost device" in lines and "Reset 2FA" in lines and "1. Sign in with a recovery code" not in lines
+    assert any(a.startswith(f"{len(lines.splitlines())} quoted docs line(s) the draft leaves out added beneath it; "
+                            "the docs quote matches the question") for a in turn.actions), turn.actions
+
+
 # --- 2. the draft fails the check: a confident docs quote ------------------------------------------------
 
 

@@ -154,6 +154,21 @@ def prose_text(sentence: str) -> str:
     return " ".join(_LINK.sub(r"\1", _MARKUP.sub(" ", clean_sentence(sentence))).split())
 
 
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states, as written but for grouping and trailing zeros: "5,000" is
+    5000 and "$12.00" is 12. Compares what two texts say (is a line already said? is a fact stated?)."""
+    found = set()
+    for raw in _NUMBER.findall(text):
+        value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", raw) else raw
+        if re.fullmatch(r"\d+\.\d+", value):
+            value = value.rstrip("0").rstrip(".")
+        found.add(value)
+    return found
+
+
 def word_count(sentence: str) -> int:
     return len(_WORD.findall(sentence))
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from app.core.trust.attribution import content_words
 from app.core.trust.stated_facts import starts_with_date
-from app.core.text import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, split_sentences, table_cells,
-                           table_rows, word_count)
+from app.core.text import (CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, clean_sentence, numbers, split_sentences,
+                           table_cells, table_rows, word_count)
 
 if TYPE_CHECKING:  # the embedder pulls in torch; only its type is needed here
     from app.core.docs.embeddings import Embedder
@@ -36,7 +36,6 @@ MAX_SCORE_GAP = 0.25
 # sets' kept drafts, 0.6 and 0.8 added the same labelled facts; at 0.8 a reworded line ("you
 # must be a workspace admin with 2FA already enabled …", 7 of 9 words) was said twice.
 ALREADY_SAID = 0.6
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Quote:
 
 def _words_and_numbers(text: str) -> tuple[set[str], set[str]]:
     text = CITATION_MARK.sub("", text)
-    return content_words(text), set(_NUMBER.findall(text))
+    return content_words(text), numbers(text)
 
 
 def extractive_answer(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = QUOTE_SENTENCES,

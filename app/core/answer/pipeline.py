@@ -46,7 +46,8 @@ from app.core.text import DOCS_LINES_HEADING, draft_part
 from app.core.trust.egress import is_local_only, published_emails, redact
 from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.trust.injection import quarantine
-from app.core.trust.relevance import Relevance, draft_relevance, quote_relevance
+from app.core.trust.relevance import (LINES_MIN_COVERAGE, LINES_MIN_SIMILARITY, QUOTE_MIN_COVERAGE, QUOTE_MIN_SIMILARITY,
+                                      Relevance, draft_relevance, quote_relevance)
 from app.core.trust.secrets import scrub
 
 REFUSAL = (
@@ -105,11 +106,13 @@ class Assistant:
         """The docs quote for a question and whether it is confident enough to be the answer."""
         return self.quote_from(question, self.local_passages(passages))
 
-    def quote_from(self, question: str, used: list[Passage]) -> tuple[Quote, Relevance]:
-        """`docs_quote` from passages already chosen by `local_passages`."""
+    def quote_from(self, question: str, used: list[Passage], as_lines: bool = False) -> tuple[Quote, Relevance]:
+        """`docs_quote` from passages already chosen by `local_passages`; with `as_lines`, judged
+        as lines beneath a kept draft (a gate of its own: see relevance.LINES_MIN_SIMILARITY)."""
         quote = replace(extractive_quote(question, used, self.embedder), passages=tuple(used))
         quoted = [used[n - 1] for n in quote.numbers]
-        return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted)
+        thresholds = (LINES_MIN_SIMILARITY, LINES_MIN_COVERAGE) if as_lines else (QUOTE_MIN_SIMILARITY, QUOTE_MIN_COVERAGE)
+        return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted, *thresholds)
 
     def with_procedure_start(self, passage: Passage) -> Passage:
         """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
@@ -256,10 +259,11 @@ class _Run:
         yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
 
     def _add_docs_lines(self, used: list[Passage]) -> None:
-        """Beneath a kept draft, the confident docs quote's lines the draft leaves out. A small
-        model's draft is often one true sentence of a longer answer ("no SMS codes", without
-        "use an authenticator app"); the docs' own words carry the rest, verbatim and cited."""
-        quote, confidence = self.a.quote_from(self.turn.question, used)
+        """Beneath a kept draft, the docs quote's lines the draft leaves out, when the quote is
+        close enough to the question to add to an answer (a lower bar than answering alone). A
+        small model's draft is often one true sentence of a longer answer ("no SMS codes",
+        without "use an authenticator app"); the docs' own words carry the rest, verbatim and cited."""
+        quote, confidence = self.a.quote_from(self.turn.question, used, as_lines=True)
         lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
         if lines:
             self.turn.answer += f"\n\n{DOCS_LINES_HEADING}\n" + "\n".join(lines)

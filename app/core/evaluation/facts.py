@@ -18,22 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.core.text import numbers
 from app.core.trust.relevance import word_keys
 
 FACT_MIN_WORDS = 0.6
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 UNVERIFIED = re.compile(r"⟦unverified: [^⟧]*⟧")
 CITATION = re.compile(r"[\[【]\^?\s*(\d+(?:\s*,\s*\d+)*)\s*[\]】]")
-
-
-def numbers(text: str) -> set[str]:
-    found = set()
-    for raw in _NUMBER.findall(text):
-        value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", raw) else raw
-        if re.fullmatch(r"\d+\.\d+", value):
-            value = value.rstrip("0").rstrip(".")  # $12.00 is $12
-        found.add(value)
-    return found
 
 
 def _words(text: str) -> set[str]:

@@ -18,9 +18,10 @@ is answered only by a text that states one. A draft saying "Railway deletes your
 the timeline below" to "how long will you keep my data?" is on topic, faithful and no answer.
 
 The same signals judge a docs quote (is the quote confident enough to answer without
-paying the frontier?) and a local draft (does it answer the question asked?), with
-thresholds calibrated separately because a quote picks its sentences for the question and
-a draft does not.
+paying the frontier?), its lines beneath a kept draft (do they add to the answer?) and a
+local draft (does it answer the question asked?), with thresholds calibrated separately:
+a quote picks its sentences for the question and a draft does not, and lines beneath an
+answer need only add some of what was asked.
 """
 from __future__ import annotations
 
@@ -54,6 +55,18 @@ if TYPE_CHECKING:
 # never a false statement.
 QUOTE_MIN_SIMILARITY = 0.60
 QUOTE_MIN_COVERAGE = 1 / 2
+# The same quote's lines beneath a kept draft (pipeline `_add_docs_lines`) ask less: the draft
+# already answers, and the lines only add what it leaves out, so a quote is good here when it
+# holds any part of the labelled facts, wrong when it holds none of them (or the question is
+# unanswerable). Same samples, same rule (fewest errors, then the fewest good rejected within 3 points):
+#   similarity  coverage   fitted: good rejected / wrong through   held out: good rejected / wrong through
+#     0.60        2/5             25.8% / 32.4%                            46.7% / 0.0%    (fewest errors)
+#     0.55        2/5             16.3% / 44.1%                            34.7% / 14.3%   <- chosen
+#     0.60        1/2             31.2% / 29.4%                            54.7% / 0.0%    (the quote's own gate)
+# 221 good and 34 wrong fitted, 75 and 7 held out: most quotes hold some of the facts. A wrong
+# one let through is verbatim, cited docs beneath an answer that already answers.
+LINES_MIN_SIMILARITY = 0.55
+LINES_MIN_COVERAGE = 2 / 5
 # Drafts: simulated (one or two consecutive sentences of the passages the local model is
 # given): 839 fitted on (361 good: state the facts; 478 wrong: from a passage with nothing of
 # the facts, or for an unanswerable question), 296 held out (106 good, 190 wrong).
