@@ -104,6 +104,17 @@ def test_relevance_tells_change_from_reset():
     assert coverage(question, "Resetting a forgotten password") == 1.0  # forgotten ~ forgot, resetting ~ reset
 
 
+def test_a_reason_never_says_a_number_is_below_itself():
+    from app.core.text import below
+    from app.core.trust.relevance import judge
+
+    # A similarity of 0.4996 fails a 0.50 threshold: the reason says so in figures that differ.
+    assert "similarity 0.4996 < 0.5000" in judge(0.4996, 1.0, 0.50, 0.4, "the draft").why
+    assert judge(0.52, 1.0, 0.60, 0.4, "the docs quote").why.endswith("(similarity 0.52 < 0.60)")
+    assert below(0.722, 0.748) == "0.722 < 0.748"  # a threshold of 0.748 is not shown as 0.75
+    assert below(0.48, 0.55, "local_confidence") == "0.48 < local_confidence 0.55"
+
+
 def test_a_question_asking_how_long_is_answered_only_by_a_text_that_says_how_long():
     from app.core.docs.embeddings import Embedder
     from app.core.trust.relevance import DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, asked_quantity_missing, clears

@@ -169,6 +169,16 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+def below(value: float, bound: float, bound_name: str = "") -> str:
+    """"value < [bound_name ]bound" for a reason shown to the user, with the decimals that tell
+    them apart: 0.4996 against 0.50 reads "0.4996 < 0.5000", not "0.50 < 0.50", and 0.722
+    against 0.748 not "0.72 < 0.75"."""
+    places = 2
+    while places < 6 and (round(bound, places) != bound or round(value, places) >= round(bound, places)):
+        places += 1
+    return f"{value:.{places}f} < {bound_name + ' ' if bound_name else ''}{bound:.{places}f}"
+
+
 def word_count(sentence: str) -> int:
     return len(_WORD.findall(sentence))
 

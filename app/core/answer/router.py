@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from app.core.answer.policy import DEFAULT_POLICY_PATH, RoutingPolicy, load_policy
+from app.core.text import below
 
 # Similarities are computed for at most this many questions at a time, and for fewer when
 # the policy has many examples: a chunk's similarity matrix stays under _BUDGET floats (32 MB).
@@ -276,7 +277,7 @@ class Router:
             best_topic = policy.topics[names[best]]
             reason = (
                 f"default topic '{topic.name}': no topic reached its min_score "
-                f"(best '{best_topic.name}' {scores[i, best]:.2f} < {best_topic.min_score:.2f})"
+                f"(best '{best_topic.name}' {below(float(scores[i, best]), best_topic.min_score)})"
             )
         route = topic.route
         answerable = True
@@ -284,14 +285,14 @@ class Router:
             top_score = float(top_score)
             if top_score < policy.min_relevance:
                 answerable = False
-                reason += f"; retrieval score {top_score:.2f} < min_relevance {policy.min_relevance:.2f}: the docs don't cover this question"
+                reason += f"; retrieval score {below(top_score, policy.min_relevance, 'min_relevance')}: the docs don't cover this question"
                 if policy.escalate_unanswerable and route == "local" and topic.escalate_when_unsure:
                     route, rule = "frontier", "low_confidence"
                     reason += ", escalated anyway (escalate_unanswerable = true)"
             elif top_score < policy.local_confidence and route == "local" and topic.escalate_when_unsure:
                 route, rule = "frontier", "low_confidence"
                 reason += (
-                    f"; retrieval score {top_score:.2f} < local_confidence {policy.local_confidence:.2f}: "
+                    f"; retrieval score {below(top_score, policy.local_confidence, 'local_confidence')}: "
                     "escalated because the local model can't answer with confidence"
                 )
         return RouteDecision(

@@ -30,7 +30,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.core.text import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, prose_text, split_sentences, word_count
+from app.core.text import CITATION_MARK, EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, below, prose_text, split_sentences, word_count
 from app.core.trust.attribution import (MIN_CLAIM_WORDS, SentenceSupport, attribute, citation_numbers, cited_passages,
                                         content_tokens, content_words)
 from app.core.trust.price_claims import FREE_CLAIM, NOT_PLANS, PLAN, bound_plans, periods_after, plan_names
@@ -175,8 +175,8 @@ def check_grounding(answer: str, passages: list[Passage], embedder: Embedder | N
                 [] if weak else [min(judged, key=lambda pair: pair[1].score)])
         for (start, end, _), s in weak:
             where = "its cited passage(s)" if s.cited else "the passages"
-            why = (f"similarity to {where}, word overlap counted, is {s.score:.2f} < {sentence_floor:.2f}" if s.score < sentence_floor else
-                   f"similarity to {where}, word overlap counted, is {s.score:.2f}, and the answer's support is {support:.2f} < {answer_threshold:.2f}")
+            why = (f"similarity to {where}, word overlap counted, is {below(s.score, sentence_floor)}" if s.score < sentence_floor else
+                   f"similarity to {where}, word overlap counted, is {s.score:.2f}, and the answer's support is {below(support, answer_threshold)}")
             unsupported.append(UnsupportedSpan(answer[start:end], start, end, "sentence", why))
     unsupported.sort(key=lambda span: (span.start, span.end))
     failed = {(s.start, s.end) for s in unsupported if s.kind == "sentence"}
