@@ -384,7 +384,7 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
     out.append(f"| ...right only with the docs lines beneath the draft | {share(with_lines, right_local)} | |")
     out.append(f"| kept drafts (answerable) with docs lines beneath / the lines hold the labelled fact | "
                f"{share(lined, kept_answerable)} / {len(lines_right)} | |")
-    out.append(f"| kept drafts (answerable) without lines as the quote was not confident / of them wrong | "
+    out.append(f"| kept drafts (answerable) without lines as the quote was not close enough / of them wrong | "
                f"{len(unsure)} / {len(unsure_wrong)} | |")
     out.append(f"| (c) local-routed questions escalated to the frontier | **{share(local_escalated, local_routed)}** | ≤ 15% |")
     out.append(f"| (d) savings on this set (spend / all-frontier) | **{summary.savings_pct:.1f}%** "
