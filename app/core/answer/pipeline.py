@@ -9,8 +9,8 @@ Local when it can, frontier when it must. A question routed to the local side is
    grounding check (each sentence attributed to a passage; the answer is shown with those
    citations) and answers the question asked
    (`relevance`: faithful to a passage about changing a password is no answer to "how do I
-   reset a forgotten one"), with the confident docs quote's lines the draft leaves out
-   beneath it, verbatim and cited;
+   reset a forgotten one"), with the docs quote's lines the draft leaves out beneath it,
+   verbatim and cited, when the quote is close enough to the question to add to it;
 2. else a verbatim docs quote, when the quote is confident (`relevance.quote_relevance`);
 3. else the frontier model, when it is usable; else the quote anyway, marked as such.
 Frontier-routed questions go to the frontier, and to the docs quote when it is unusable (no
@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Generator, Iterator
 
 from app.core.answer.budget import budget_use
+from app.core.answer.costing import Spend, cost_turn
 from app.core.answer.events import Answered, Drafting, Notice, Retrieved, Routed, Token
 from app.core.answer.notes import CONFIDENT_QUOTE_NOTE, EXTRACTIVE_NOTE, closing_notes, failed_check_note, withdrawn
 from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
@@ -40,9 +41,8 @@ from app.core.events import Event
 from app.core.ledger.turns import Ledger, Turn
 from app.core.passage import Passage
 from app.core.providers.base import Provider, Usage
-from app.core.providers.pricing import estimate_tokens, prices_for
 from app.core.settings import Settings
-from app.core.text import DOCS_LINES_HEADING, draft_part
+from app.core.text import DOCS_LINES_HEADING
 from app.core.trust.egress import is_local_only, published_emails, redact
 from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.trust.injection import quarantine
@@ -161,21 +161,17 @@ class Assistant:
 
 
 class _Run:
-    """State of one turn while it runs; `finish` costs it and writes it to the ledger once."""
+    """State of one turn while it runs; `finish` costs it (`costing`) and writes it to the ledger once."""
 
     def __init__(self, assistant: Assistant, turn: Turn, stop: threading.Event, started: float):
         self.a = assistant
         self.turn = turn
         self.stop = stop
         self.started = started
-        self.local_usage = Usage()
-        self.frontier_usage = Usage()
-        self.frontier_answered = False
-        self.frontier_wanted = False  # routed or escalated to the frontier
+        self.spend = Spend()
         self.request_started = False
         self.draft_streamed = False
         self.partial = ""
-        self.full_prompt_chars = 0
         self.recorded = False
         self.notes: list[dict] = []  # for the user, in order; finish() adds the error's and the quote's
         self.quote_note = EXTRACTIVE_NOTE  # what a quote shown as the answer says it is
@@ -213,7 +209,7 @@ class _Run:
     def _local_then_fallbacks(self, passages: list[Passage]) -> Iterator[Event]:
         used = self.a.local_passages(passages)
         prompt = build_local_prompt(self.turn.question, used)
-        self.full_prompt_chars = len(prompt.system) + len(prompt.user)
+        self.spend.prompt_chars = len(prompt.system) + len(prompt.user)
         if not self.a.local.available:  # e.g. no model file: say why, and draft nothing
             self.turn.error = self.a.local.unavailable_reason() or "The local model is unavailable."
             title = self.turn.error.split("\n", 1)[0]
@@ -222,13 +218,13 @@ class _Run:
         self.turn.model = self.a.local.model_name  # a stopped turn still says whose draft it was
         try:
             yield Drafting(self.a.local.model_name, "local")
-            answer = yield from self._stream(self.a.local, prompt, self.local_usage)
+            answer = yield from self._stream(self.a.local, prompt, self.spend.local)
         except (ModelError, ProviderError) as error:
             self.turn.error = str(error)
             yield withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
             return
-        if self.local_usage.hit_limit:
+        if self.spend.local.hit_limit:
             # A procedure cut off at step 4 reads as whole; the quote carries the whole of it.
             why = f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
             yield withdrawn(why)
@@ -282,7 +278,7 @@ class _Run:
         yield from self._frontier_or_extractive(passages, why=why, quote=quote)
 
     def _frontier_or_extractive(self, passages: list[Passage], why: str, quote: Quote | None = None) -> Iterator[Event]:
-        self.frontier_wanted = True
+        self.spend.frontier_wanted = True
         unusable = self._frontier_unusable()
         if unusable:
             self.turn.error = self.turn.error or unusable
@@ -298,12 +294,12 @@ class _Run:
         sent, redactions = self._redacted(sendable)
         question = redact(self.turn.question, published_emails(sendable)) if self.a.settings.egress.redact else None
         prompt = build_prompt(question.text if question else self.turn.question, sent)
-        self.full_prompt_chars = len(prompt.system) + len(prompt.user)
+        self.spend.prompt_chars = len(prompt.system) + len(prompt.user)
         self.turn.actions.append(why)
         self.turn.model = self.a.frontier.model_name
         try:
             yield Drafting(self.a.frontier.model_name, "frontier")
-            answer = yield from self._stream(self.a.frontier, prompt, self.frontier_usage)
+            answer = yield from self._stream(self.a.frontier, prompt, self.spend.frontier)
         except (_Stopped, GeneratorExit, KeyboardInterrupt):
             if self.request_started:
                 self._record_egress(sendable, redactions, question)
@@ -322,11 +318,11 @@ class _Run:
             yield from self._extractive(passages, f"frontier failed: {failure.title}", quote)
             return
         self._record_egress(sendable, redactions, question)
-        self.frontier_answered = True
-        self.turn.route, self.turn.model = "frontier", self.frontier_usage.answered_by_model or self.a.frontier.model_name
-        if self.frontier_usage.failover:
-            self.turn.actions.append(self.frontier_usage.failover)
-            self._note("degraded", self.frontier_usage.failover[0].upper() + self.frontier_usage.failover[1:] + ".")
+        self.spend.frontier_answered = True
+        self.turn.route, self.turn.model = "frontier", self.spend.frontier.answered_by_model or self.a.frontier.model_name
+        if self.spend.frontier.failover:
+            self.turn.actions.append(self.spend.frontier.failover)
+            self._note("degraded", self.spend.frontier.failover[0].upper() + self.spend.frontier.failover[1:] + ".")
         check = check_grounding(answer, sendable, self.a.embedder)
         self.turn.grounding = check.to_json()
         if check.passed:
@@ -336,7 +332,7 @@ class _Run:
             self._needs_human("the answer failed the grounding check")
             self._final("answered", mark_unsupported(answer, check), sources=sendable, answered_by="frontier",
                         action="frontier answer failed the check; unsupported spans marked: " + _spans_text(check))
-        if self.frontier_usage.hit_limit:  # shown, but never as if it were whole
+        if self.spend.frontier.hit_limit:  # shown, but never as if it were whole
             limit = self.a.settings.frontier.max_tokens
             self.turn.answer += "\n\n… (cut off: the answer reached frontier.max_tokens)"
             self.turn.actions.append(f"frontier answer cut off at max_tokens ({limit})")
@@ -445,11 +441,7 @@ class _Run:
         self.recorded = True
         turn, settings = self.turn, self.a.settings
         turn.total_ms = self._ms()
-        turn.input_tokens = self.local_usage.input_tokens + self.frontier_usage.input_tokens
-        turn.output_tokens = self.local_usage.output_tokens + self.frontier_usage.output_tokens
-        turn.frontier_cost_usd = round(self._frontier_billed(self.frontier_usage), 8)
-        turn.cost_usd = round(prices_for(settings, "local").cost(self.local_usage) + turn.frontier_cost_usd, 8)
-        turn.counterfactual_cost_usd = self._counterfactual_cost()
+        cost_turn(turn, self.spend, settings)
         turn.notes = self.notes + closing_notes(turn, self.quote_note)
         _scrub_turn(turn, settings.api_key)
         try:
@@ -457,30 +449,6 @@ class _Run:
         except FrontdeskError as error:
             return str(error)
         return None
-
-    def _frontier_billed(self, usage: Usage) -> float:
-        """What the frontier billed: priced by the provider itself (a failover between two price
-        lists), else at the frontier's prices."""
-        return usage.billed_usd if usage.billed_usd is not None else prices_for(self.a.settings, "frontier").cost(usage)
-
-    def _counterfactual_cost(self) -> float:
-        """What an all-frontier desk would have paid for this question.
-
-        The frontier call itself when it answered; else the same prompt and answer at
-        frontier prices. A turn nobody answered (refused, handed off, stopped, failed)
-        claims no saving, and nor does one the frontier was wanted for and could not answer
-        (no key, over budget, an outage): its docs quote is a fallback, not a saving.
-        """
-        turn = self.turn
-        if self.frontier_answered:
-            return round(self._frontier_billed(self.frontier_usage), 8)
-        if turn.answered_by == "none" or self.frontier_wanted:
-            return turn.cost_usd
-        usage = Usage(
-            estimate_tokens("x" * self.full_prompt_chars) if self.full_prompt_chars else estimate_tokens(turn.question),
-            estimate_tokens(draft_part(turn.answer)),  # the docs lines under a draft claim no saving
-        )
-        return round(prices_for(self.a.settings, "frontier").cost(usage), 8)
 
 
 def _scrub_turn(turn: Turn, api_key: str | None) -> None:
