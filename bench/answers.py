@@ -359,8 +359,9 @@ def report(args, model_name: str, rows, summary, docs: Path, lies: list[list[tup
     right_local = [(i, t) for i, t in local_answerable if t.answered_by in ("local-model", "docs-quote")
                    and (t.grounding or {}).get("passed") and is_right(i, t.answer, t.sources)]
     # The model wrote it only when its draft alone is right, not the docs lines added beneath it.
-    right_model = [t for i, t in right_local if t.answered_by == "local-model" and is_right(i, draft_part(t.answer), t.sources)]
-    with_lines = [t for i, t in right_local if t.answered_by == "local-model" and not is_right(i, draft_part(t.answer), t.sources)]
+    draft_alone_right = [(t, is_right(i, draft_part(t.answer), t.sources)) for i, t in right_local if t.answered_by == "local-model"]
+    right_model = [t for t, alone in draft_alone_right if alone]
+    with_lines = [t for t, alone in draft_alone_right if not alone]
     # The docs lines' own gate (the quote's confidence), over the kept drafts of answerable questions.
     kept_answerable = [(i, t) for i, t in local_answerable if t.answered_by == "local-model"]
     lined = [(i, t) for i, t in kept_answerable if draft_part(t.answer) != t.answer]

@@ -245,6 +245,14 @@ def _symbol(match: re.Match) -> str:
     return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7f else "\ufffd"
 
 
+_DOCS_LINES_BREAK = f"\n\n{DOCS_LINES_HEADING}\n"
+
+
+def with_docs_lines(draft: str, lines: list[str]) -> str:
+    """A local draft with quoted docs lines beneath it, under DOCS_LINES_HEADING."""
+    return draft + _DOCS_LINES_BREAK + "\n".join(lines)
+
+
 def draft_part(answer: str) -> str:
     """A local answer without the quoted docs lines the pipeline added beneath the draft."""
-    return answer.split(f"\n\n{DOCS_LINES_HEADING}\n", 1)[0]
+    return answer.split(_DOCS_LINES_BREAK, 1)[0]

@@ -42,7 +42,7 @@ from app.core.ledger.turns import Ledger, Turn
 from app.core.passage import Passage
 from app.core.providers.base import Provider, Usage
 from app.core.settings import Settings
-from app.core.text import DOCS_LINES_HEADING
+from app.core.text import with_docs_lines
 from app.core.trust.egress import is_local_only, published_emails, redact
 from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.trust.injection import quarantine
@@ -262,7 +262,7 @@ class _Run:
         quote, confidence = self.a.quote_from(self.turn.question, used, as_lines=True)
         lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
         if lines:
-            self.turn.answer += f"\n\n{DOCS_LINES_HEADING}\n" + "\n".join(lines)
+            self.turn.answer = with_docs_lines(self.turn.answer, lines)
             self.turn.actions.append(f"{len(lines)} quoted docs line(s) the draft leaves out added beneath it; {confidence.why}")
         else:
             self.turn.actions.append(f"no docs lines added: {confidence.why if not confidence.ok else 'the draft says all the docs quote says'}")
