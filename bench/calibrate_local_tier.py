@@ -22,7 +22,8 @@ tests/data/sample_eval.jsonl (long, chatty customer questions): good ones reject
 an escalation, or a lost local answer) and wrong ones let through (a wrong answer shown).
 Both judgements also apply one rule: a question asking for a quantity ("how long", "how
 many") is answered only by a text that states one; per set, it prints what the rule rejects.
-It also prints how often quotes of 3, 5 and 8 sentences hold the whole labelled fact.
+It also prints how often quotes of 3, 5 and 8 sentences hold the whole labelled fact, and
+how often the passages the draft and the quote read hold it at all.
 
     .venv/bin/python bench/calibrate_local_tier.py --home /tmp/rw     # railway docs ingested there
     (the sample docs are ingested into a temporary dir; --home-knowledge DIR to reuse one)
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.core.answer.prompts import LOCAL_PASSAGES  # noqa: E402
 from app.core.text import clean_sentence, split_sentences, word_count  # noqa: E402
-from app.core.answer.extractive import QUOTE_SENTENCES, extractive_quote  # noqa: E402
+from app.core.answer.extractive import QUOTE_PASSAGES, QUOTE_SENTENCES, extractive_quote  # noqa: E402
 from app.core.trust.relevance import (DRAFT_MIN_COVERAGE, DRAFT_MIN_SIMILARITY, LINES_MIN_COVERAGE,  # noqa: E402
                                       LINES_MIN_SIMILARITY, QUOTE_MIN_COVERAGE, QUOTE_MIN_SIMILARITY,
                                       asked_quantity_missing, clears, draft_features,
@@ -81,12 +82,12 @@ COVERAGES = [0.0, 1 / 4, 1 / 3, 2 / 5, 1 / 2, 3 / 5, 2 / 3, 3 / 4, 4 / 5, 1.0]  
 TOLERANCE = 0.03  # pairs this close to the fewest errors count as equally good (see sweep)
 
 
-def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
-    """Quote and draft samples of one set, from a data dir that holds its docs."""
+def samples(name: str, home: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    """Quote, lines and draft samples of one set, from a data dir that holds its docs."""
     questions_path = SETS[name][0]
     services = Desk(load_settings(environ={"FRONTDESK_HOME": str(home)}))
     assistant, embedder = services.assistant, services.embedder
-    quotes, drafts = [], []
+    quotes, lines, drafts = [], [], []
     for item in in_scope(questions_path):
         question = item.question
         passages, _, vector, best = assistant.retrieve(question, services.settings.general.top_k)
@@ -95,16 +96,22 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
             continue  # handed off before any quote or draft
         answerable = bool(item.answerable)
         used = assistant.local_passages(passages)
-        quote, verdict = assistant.quote_from(question, used)
+        quote, verdict = assistant.quote_from(question, assistant.quote_passages(passages, used))
         good = answerable and states_facts(item, quote.text) and \
             bool(set(item.files) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
-        # As lines beneath a kept draft, a quote adds something when it holds any of the facts.
-        adds = answerable and bool(item.facts) and not nothing_of_facts(item, quote.sentences_text)
-        quotes.append({"set": name, "question": question, "route": decision.route, "good": good, "adds": adds,
+        quotes.append({"set": name, "question": question, "route": decision.route, "good": good,
                        "similarity": verdict.similarity, "coverage": verdict.coverage,
                        "quantity_missing": bool(asked_quantity_missing(question, quote.sentences_text)),
-                       "quoted": quote.sentences_text, "quoted_leaves": [heading_leaf(used[n - 1]) for n in quote.numbers],
-                       "passages": [heading_leaf(p) + "\n" + p.text for p in used]})
+                       "quoted": quote.sentences_text, "quoted_leaves": [heading_leaf(quote.passages[n - 1]) for n in quote.numbers],
+                       "passages": [heading_leaf(p) + "\n" + p.text for p in quote.passages]})
+        # The lines beneath a kept draft are quoted from the passages the draft read, and add
+        # something when they hold any of the facts.
+        beneath, verdict = assistant.quote_from(question, used, as_lines=True)
+        lines.append({"set": name, "question": question, "route": decision.route,
+                      "good": answerable and bool(item.facts) and not nothing_of_facts(item, beneath.sentences_text),
+                      "similarity": verdict.similarity, "coverage": verdict.coverage,
+                      "quantity_missing": bool(asked_quantity_missing(question, beneath.sentences_text)),
+                      "quoted": beneath.sentences_text})
         for rank, passage in enumerate(used):
             nothing_of_it = not answerable or nothing_of_facts(item, passage.heading + "\n" + passage.text)
             sentences = [clean_sentence(passage.text[s:e]) for s, e in split_sentences(passage.text)]
@@ -122,7 +129,7 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict]]:
                                "similarity": similarity, "coverage": covered, "draft": draft,
                                "quantity_missing": bool(asked_quantity_missing(question, draft)),
                                "leaf": heading_leaf(passage)})
-    return quotes, drafts
+    return quotes, lines, drafts
 
 
 def rates(rows: list[dict], min_similarity: float, min_coverage: float) -> tuple[float, float]:
@@ -191,17 +198,23 @@ def quote_lengths(homes: dict[Path, Path]) -> None:
             if not passages or not services.router.decide_many([item.question], [best], vectors=vector)[0].answerable:
                 continue
             used = assistant.local_passages(passages)
+            quoted_from = assistant.quote_passages(passages, used)
             total += 1
-            # The ceiling: what the local tier reads at all (no quote or draft can hold more).
-            held["passages"] += states_facts(item, "\n".join(p.text for p in used)) and \
-                bool(set(item.files) & {p.file for p in used})
+            # The ceilings: what the draft and the quote read at all (neither can hold more).
+            for name, read in (("draft", used), ("quote", quoted_from)):
+                held[name] += states_facts(item, "\n".join(p.text for p in read)) and \
+                    bool(set(item.files) & {p.file for p in read})
             for length in (3, 5, 8):
-                text = extractive_quote(item.question, used, services.embedder, length).text
+                text = extractive_quote(item.question, quoted_from, services.embedder, length).text
                 held[length] += states_facts(item, text) and \
-                    bool(set(item.files) & cited_files(text, [p.to_json() for p in used]))
+                    bool(set(item.files) & cited_files(text, [p.to_json() for p in quoted_from]))
+            held["3 passages"] += states_facts(item, text := extractive_quote(item.question, used, services.embedder).text) \
+                and bool(set(item.files) & cited_files(text, [p.to_json() for p in used]))
     print("\nQuotes holding the whole labelled fact (answerable questions past the floor, all sets): "
-          + ", ".join(f"{n} sentences {held[n]}/{total}" for n in (3, 5, 8)) + f" (in use: {QUOTE_SENTENCES}); "
-          f"the {LOCAL_PASSAGES} passages the local tier reads hold it for {held['passages']}/{total}")
+          + ", ".join(f"{n} sentences {held[n]}/{total}" for n in (3, 5, 8)) + f" (in use: {QUOTE_SENTENCES}) from "
+          f"{QUOTE_PASSAGES} passages; {QUOTE_SENTENCES} sentences from the draft's {LOCAL_PASSAGES}: {held['3 passages']}/{total}. "
+          f"The {LOCAL_PASSAGES} passages the draft reads hold it for {held['draft']}/{total}, "
+          f"the {QUOTE_PASSAGES} the quote reads for {held['quote']}/{total}")
 
 
 def main() -> None:
@@ -216,28 +229,31 @@ def main() -> None:
         homes[KNOWLEDGE] = Path(tempfile.mkdtemp(prefix="calib-"))
         for _ in Desk(load_settings(environ={"FRONTDESK_HOME": str(homes[KNOWLEDGE])})).ingest(KNOWLEDGE):
             pass
-    quotes, drafts = [], []
+    quotes, lines, drafts = [], [], []
     for name, (_, docs, _) in SETS.items():
         if homes[docs] is None:
             print(f"{name}: no --home given, skipped", file=sys.stderr)
             continue
-        q, d = samples(name, homes[docs])
+        q, l, d = samples(name, homes[docs])
         quotes += q
+        lines += l
         drafts += d
     if args.dump:
         with args.dump.open("w") as out:
             for row in quotes:
                 out.write(json.dumps({"kind": "quote", **row}) + "\n")
+            for row in lines:
+                out.write(json.dumps({"kind": "lines", **row}) + "\n")
             for row in drafts:
                 out.write(json.dumps({"kind": "draft", **row}) + "\n")
     quote_lengths(homes)
     # A wrong quote let through is verbatim docs that answer part of the question (or none
     # of it), never a false statement; a good one rejected is a frontier call.
     sweep(quotes, "Docs quotes (is the quote confident?)", (QUOTE_MIN_SIMILARITY, QUOTE_MIN_COVERAGE), cheaper_error="through")
-    # Beneath a kept draft the same quote only adds the lines the draft leaves out: good when it
-    # holds any of the facts, wrong when none. A wrong one let through is cited docs beneath an
+    # Beneath a kept draft a quote only adds the lines the draft leaves out: good when it holds
+    # any of the facts, wrong when none. A wrong one let through is cited docs beneath an
     # answer that already answers; a good one rejected leaves the draft's partial answer alone.
-    sweep([{**row, "good": row["adds"]} for row in quotes], "Docs lines beneath a kept draft (does the quote add any of the facts?)",
+    sweep(lines, "Docs lines beneath a kept draft (does the quote add any of the facts?)",
           (LINES_MIN_SIMILARITY, LINES_MIN_COVERAGE), cheaper_error="through")
     # A wrong draft let through is the model's answer to another question; a good one rejected
     # still gets the docs quote before the frontier, which may be wrong too: no error is cheaper.

@@ -261,6 +261,31 @@ def test_a_draft_with_a_wrong_number_gives_way_to_a_confident_docs_quote(make, s
     assert row.egress_passage_ids == [] and desk.ledger.summary().tier("docs-quote").answers == 1
 
 
+SSO_AUDIENCE = "getting 'Invalid audience' when people try to sign in through SSO"  # local
+
+
+def test_a_docs_quote_reads_further_down_the_passages_than_the_draft(make, server):
+    """The small model reads three passages (time to first token); the quote, which costs no
+    model time, reads five. The 'Invalid audience' row is the 4th passage here."""
+    local = local_model(NO_ANSWER)
+    desk = make(local)
+    _, turn = ask(desk, SSO_AUDIENCE)
+    (prompt,) = local.prompts
+    assert passage_count(prompt) == 3 and "Entity ID in your IdP" not in prompt.user
+    assert (turn.outcome, turn.answered_by, turn.route) == ("extractive", "docs-quote", "local"), turn.actions
+    assert any(a.startswith("docs quote used") for a in turn.actions), turn.actions
+    (row,) = [line for line in turn.answer.splitlines() if "Invalid audience" in line]
+    assert "The Entity ID in your IdP does not exactly match" in row and row.endswith("[4]")
+    assert len(turn.sources) == 5 and turn.sources[3]["file"] == "security/sso-saml.md"
+    assert turn.sources[3]["heading"].endswith("Common SSO errors")
+    assert not server.requests
+    # From the draft's three passages alone the quote holds no such row and is not confident.
+    probe = desk.assistant
+    passages = probe.retrieve(SSO_AUDIENCE, 5)[0]
+    quote, confidence = probe.quote_from(SSO_AUDIENCE, probe.local_passages(passages))
+    assert not confidence.ok and "Entity ID in your IdP" not in quote.text
+
+
 # --- 3. the draft fails and the quote is not confident: the frontier ------------------------------------
 
 

@@ -32,7 +32,7 @@ from app.core.answer.budget import budget_use
 from app.core.answer.costing import Spend, cost_turn
 from app.core.answer.events import Answered, Drafting, Notice, Retrieved, Routed, Token
 from app.core.answer.notes import CONFIDENT_QUOTE_NOTE, EXTRACTIVE_NOTE, closing_notes, failed_check_note, withdrawn
-from app.core.answer.extractive import Quote, extractive_quote, opens_mid_procedure
+from app.core.answer.extractive import QUOTE_PASSAGES, Quote, extractive_quote, opens_mid_procedure
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.answer.router import Router
 from app.core.docs.retrieval import Retriever
@@ -102,15 +102,20 @@ class Assistant:
         procedure (a draft can't copy what it isn't shown, nor a quote start at step 4)."""
         return [self.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
 
+    def quote_passages(self, passages: list[Passage], used: list[Passage]) -> list[Passage]:
+        """The passages a docs quote reads: `used` (what the local draft read, so its [n] marks
+        keep their numbers), then the next retrieved ones up to extractive.QUOTE_PASSAGES."""
+        return used + [self.with_procedure_start(p) for p in passages[len(used):QUOTE_PASSAGES]]
+
     def docs_quote(self, question: str, passages: list[Passage]) -> tuple[Quote, Relevance]:
         """The docs quote for a question and whether it is confident enough to be the answer."""
-        return self.quote_from(question, self.local_passages(passages))
+        return self.quote_from(question, self.quote_passages(passages, self.local_passages(passages)))
 
-    def quote_from(self, question: str, used: list[Passage], as_lines: bool = False) -> tuple[Quote, Relevance]:
-        """`docs_quote` from passages already chosen by `local_passages`; with `as_lines`, judged
-        as lines beneath a kept draft (a gate of its own: see relevance.LINES_MIN_SIMILARITY)."""
-        quote = replace(extractive_quote(question, used, self.embedder), passages=tuple(used))
-        quoted = [used[n - 1] for n in quote.numbers]
+    def quote_from(self, question: str, quoted_from: list[Passage], as_lines: bool = False) -> tuple[Quote, Relevance]:
+        """`docs_quote` from passages already chosen (`quote_passages`); with `as_lines`, judged as
+        lines beneath a kept draft (a gate of its own: see relevance.LINES_MIN_SIMILARITY)."""
+        quote = replace(extractive_quote(question, quoted_from, self.embedder), passages=tuple(quoted_from))
+        quoted = [quoted_from[n - 1] for n in quote.numbers]
         thresholds = (LINES_MIN_SIMILARITY, LINES_MIN_COVERAGE) if as_lines else (QUOTE_MIN_SIMILARITY, QUOTE_MIN_COVERAGE)
         return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted, *thresholds)
 
@@ -258,7 +263,10 @@ class _Run:
         """Beneath a kept draft, the docs quote's lines the draft leaves out, when the quote is
         close enough to the question to add to an answer (a lower bar than answering alone). A
         small model's draft is often one true sentence of a longer answer ("no SMS codes",
-        without "use an authenticator app"); the docs' own words carry the rest, verbatim and cited."""
+        without "use an authenticator app"); the docs' own words carry the rest, verbatim and cited.
+        The lines come from the passages the draft read (`used`), not from as far down as a quote
+        answering alone reads: the bench's lines from five passages pushed out lines that held the
+        fact, for lines about other pages ("Having trouble with your domain configuration?")."""
         quote, confidence = self.a.quote_from(self.turn.question, used, as_lines=True)
         lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
         if lines:
@@ -270,7 +278,7 @@ class _Run:
     def _quote_or_escalate(self, passages: list[Passage], used: list[Passage], why: str) -> Iterator[Event]:
         """After a local draft failed: a confident docs quote answers for free; else the frontier.
         `used` are the passages the draft read, already extended to step 1 (no second look-up)."""
-        quote, confidence = self.a.quote_from(self.turn.question, used)
+        quote, confidence = self.a.quote_from(self.turn.question, self.a.quote_passages(passages, used))
         if confidence.ok:
             yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice=CONFIDENT_QUOTE_NOTE)
             return
