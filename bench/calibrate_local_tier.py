@@ -11,9 +11,9 @@
    wrong when it comes from a passage with nothing of the fact (a true passage about
    something else: changing a password for a question about resetting one), or when the
    question is unanswerable. Drafts in between (part of the fact) are left out.
-3. Are the quote's lines worth adding beneath a kept draft? The same quotes, labelled good
-   when they hold any part of the labelled facts, wrong when they hold none of them or the
-   question is unanswerable.
+3. Are the quote's lines worth adding beneath a kept draft? Quotes from the passages the
+   draft reads (as the pipeline's lines are), labelled good when they hold any part of the
+   labelled facts, wrong when they hold none of them or the question is unanswerable.
 
 For each, a grid of (similarity, coverage) thresholds is fitted on the labelled questions of
 tests/data/knowledge_questions.jsonl, bench/data/railway_questions.jsonl and
@@ -183,7 +183,8 @@ def sweep(rows: list[dict], what: str, current: tuple[float, float], cheaper_err
 
 
 def quote_lengths(homes: dict[Path, Path]) -> None:
-    """How often a quote holds the whole labelled fact, by its length in sentences."""
+    """How often a quote holds the whole labelled fact, by its length in sentences and the
+    passages it reads, and how often those passages hold it at all."""
     held: Counter = Counter()
     total = 0
     for name, (path, docs, _) in SETS.items():
@@ -201,15 +202,16 @@ def quote_lengths(homes: dict[Path, Path]) -> None:
             quoted_from = assistant.quote_passages(passages, used)
             total += 1
             # The ceilings: what the draft and the quote read at all (neither can hold more).
-            for name, read in (("draft", used), ("quote", quoted_from)):
-                held[name] += states_facts(item, "\n".join(p.text for p in read)) and \
+            for reader, read in (("draft", used), ("quote", quoted_from)):
+                held[reader] += states_facts(item, "\n".join(p.text for p in read)) and \
                     bool(set(item.files) & {p.file for p in read})
             for length in (3, 5, 8):
                 text = extractive_quote(item.question, quoted_from, services.embedder, length).text
                 held[length] += states_facts(item, text) and \
                     bool(set(item.files) & cited_files(text, [p.to_json() for p in quoted_from]))
-            held["3 passages"] += states_facts(item, text := extractive_quote(item.question, used, services.embedder).text) \
-                and bool(set(item.files) & cited_files(text, [p.to_json() for p in used]))
+            narrow = extractive_quote(item.question, used, services.embedder).text
+            held["3 passages"] += states_facts(item, narrow) and \
+                bool(set(item.files) & cited_files(narrow, [p.to_json() for p in used]))
     print("\nQuotes holding the whole labelled fact (answerable questions past the floor, all sets): "
           + ", ".join(f"{n} sentences {held[n]}/{total}" for n in (3, 5, 8)) + f" (in use: {QUOTE_SENTENCES}) from "
           f"{QUOTE_PASSAGES} passages; {QUOTE_SENTENCES} sentences from the draft's {LOCAL_PASSAGES}: {held['3 passages']}/{total}. "

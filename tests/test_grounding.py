@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.core.answer.extractive import Quote, extractive_answer
+from app.core.answer.extractive import Quote, extractive_answer, extractive_quote
 from app.core.docs.embeddings import Embedder
 from app.core.passage import Passage
 from app.core.text import EXTRACTIVE_PREFIX, NO_MATCH_ANSWER, split_sentences
@@ -272,6 +272,23 @@ def test_a_quote_from_a_dated_section_says_its_date(embedder):
     assert "> 2025-04-08 Web 2025.14: Web sessions now last 30 days instead of 14 days. [1]" in quote.splitlines()
     assert "> 2025-03-18 Web 2025.11: SMS delivery of signing requests on Business and Enterprise. [1]" in quote.splitlines()
     assert check_grounding(quote, [text], embedder=embedder).passed
+
+
+def test_a_quote_lists_its_passages_in_retrieval_order(embedder):
+    """The retrieval rank, not one sentence's similarity, decides which page a quote opens
+    with: the cron guide's generic sentence is the closest to the question, yet the passage
+    ranked first holds the limit asked for."""
+    question = "how often can a cron job run at most?"
+    limits = Passage("a", "Successive executions must be at least 5 minutes apart.", "cron-jobs.md", "Cron Jobs > Limits", 0.6)
+    guide = Passage("b", "A cron job runs a task on a fixed schedule. Use a cron job for periodic syncs and reports.",
+                    "guides/patterns.md", "Patterns > Cron jobs", 0.5)
+    vectors = embedder.embed([question, "Limits: " + limits.text, "Cron jobs: A cron job runs a task on a fixed schedule."])
+    assert vectors[2] @ vectors[0] > vectors[1] @ vectors[0]  # the guide's sentence matches best
+    quote = extractive_quote(question, [limits, guide], embedder)
+    assert quote.text.splitlines()[1:] == ["> Successive executions must be at least 5 minutes apart. [1]",
+                                           "> A cron job runs a task on a fixed schedule. [2]",
+                                           "> Use a cron job for periodic syncs and reports. [2]"]
+    assert quote.numbers == (1, 2)
 
 
 def test_a_quote_beneath_a_draft_keeps_only_the_lines_the_draft_leaves_out():

@@ -117,11 +117,11 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
         chosen = [ranked[0]] + [i for i in in_best if i != ranked[0]] + [i for i in chosen if i not in in_best]
     steps = [numbered_steps(passage.text) for passage in passages]
     chosen = _with_whole_procedures(chosen, candidates, steps, [p.text for p in passages])
-    # Passages in order of their best sentence; document order inside each passage.
-    passage_order: list[int] = []
-    for i in chosen:
-        if candidates[i][0] not in passage_order:
-            passage_order.append(candidates[i][0])
+    # Passages in retrieval order, document order inside each. Retrieval ranks whole chunks by
+    # meaning and keywords, and leads with the page that answers more often than one sentence's
+    # similarity does: the first line held part of the labelled fact for 197 of 319 answerable
+    # questions this way, for 172 in order of each passage's best sentence (five passages read).
+    passage_order = sorted({candidates[i][0] for i in chosen})
     lines = [EXTRACTIVE_PREFIX]
     date_said = ""
     for number in passage_order:
