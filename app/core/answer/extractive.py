@@ -31,7 +31,7 @@ WHOLE_PASSAGE_SENTENCES = 6
 # A quote reads further down the retrieved passages than the local draft (prompts.LOCAL_PASSAGES):
 # it costs no model time, and the passage that answers is often ranked 4th or 5th. The first
 # five retrieved passages hold the whole labelled fact for 87% of the answerable questions, the
-# first three for 78% (bench/calibrate_local_tier.py); quotes of five sentences from five
+# first three for 77% (bench/calibrate_local_tier.py); quotes of five sentences from five
 # passages held it for 210 of 319 questions, from three for 199. (The lines beneath a kept
 # draft still come from the draft's three: see pipeline `_add_docs_lines`.)
 QUOTE_PASSAGES = 5

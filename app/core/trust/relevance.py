@@ -57,14 +57,15 @@ if TYPE_CHECKING:
 # a wrong one let through is verbatim docs that answer part of the question (or none of it),
 # never a false statement. 0.60 / 1/2 was that pick while quotes read three passages (24.0% /
 # 46.8% fitted, 50.9% / 27.6% held out). From five, the fitted sweep is flat: 0.60 / 1/2 makes
-# 3.4 points more errors than the fewest, 0.4 outside the band, and rejects fewer good quotes
-# than the rule's pick there, and fewer good and fewer wrong on the held-out questions. It stays.
+# 3.4 points more errors than the fewest, 0.4 outside the band; it rejects fewer good quotes
+# than the rule's pick even there, and on the held-out questions it rejects fewer good ones and
+# lets fewer wrong ones through. It stays.
 QUOTE_MIN_SIMILARITY = 0.60
 QUOTE_MIN_COVERAGE = 1 / 2
-# The same quote's lines beneath a kept draft (pipeline `_add_docs_lines`) ask less: the draft
-# already answers, and the lines only add what it leaves out, so a quote is good here when it
-# holds any part of the labelled facts, wrong when it holds none of them (or the question is
-# unanswerable). Same samples, same rule (fewest errors, then the fewest good rejected within 3 points):
+# A quote's lines beneath a kept draft (pipeline `_add_docs_lines`; quoted from the draft's own
+# passages) ask less: the draft already answers, and the lines only add what it leaves out, so
+# a quote is good here when it holds any part of the labelled facts, wrong when it holds none
+# of them (or the question is unanswerable). Same questions, same rule (fewest errors, then the fewest good rejected within 3 points):
 #   similarity  coverage   fitted: good rejected / wrong through   held out: good rejected / wrong through
 #     0.60        2/5             25.8% / 32.4%                            46.7% / 0.0%    (fewest errors)
 #     0.55        2/5             16.3% / 44.1%                            34.7% / 14.3%   <- chosen
