@@ -106,10 +106,10 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict], list[dict]]:
                        "passages": [heading_leaf(p) + "\n" + p.text for p in quote.passages]})
         # The lines beneath a kept draft are quoted from the passages the draft read, and add
         # something when they hold any of the facts.
-        beneath, verdict = assistant.quote_from(question, used, as_lines=True)
+        beneath, beneath_verdict = assistant.quote_from(question, used, as_lines=True)
         lines.append({"set": name, "question": question, "route": decision.route,
                       "good": answerable and bool(item.facts) and not nothing_of_facts(item, beneath.sentences_text),
-                      "similarity": verdict.similarity, "coverage": verdict.coverage,
+                      "similarity": beneath_verdict.similarity, "coverage": beneath_verdict.coverage,
                       "quantity_missing": bool(asked_quantity_missing(question, beneath.sentences_text)),
                       "quoted": beneath.sentences_text})
         for rank, passage in enumerate(used):

@@ -32,8 +32,10 @@ WHOLE_PASSAGE_SENTENCES = 6
 # it costs no model time, and the passage that answers is often ranked 4th or 5th. The first
 # five retrieved passages hold the whole labelled fact for 87% of the answerable questions, the
 # first three for 77% (bench/calibrate_local_tier.py); quotes of five sentences from five
-# passages held it for 210 of 319 questions, from three for 199. (The lines beneath a kept
-# draft still come from the draft's three: see pipeline `_add_docs_lines`.)
+# passages held it for 210 of 319 questions, from three for 199. The lines beneath a kept
+# draft (pipeline `_add_docs_lines`) still come from the draft's three: on bench/answers.py,
+# lines from five pushed out lines that held the fact, for lines about other pages ("Having
+# trouble with your domain configuration?" beneath "Application failed to respond").
 QUOTE_PASSAGES = 5
 # Extra sentences must be nearly as relevant as the best one: a padded answer that drifts
 # to other topics reads as if the docs said more than they do.

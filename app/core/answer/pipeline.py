@@ -264,9 +264,7 @@ class _Run:
         close enough to the question to add to an answer (a lower bar than answering alone). A
         small model's draft is often one true sentence of a longer answer ("no SMS codes",
         without "use an authenticator app"); the docs' own words carry the rest, verbatim and cited.
-        The lines come from the passages the draft read (`used`), not from as far down as a quote
-        answering alone reads: the bench's lines from five passages pushed out lines that held the
-        fact, for lines about other pages ("Having trouble with your domain configuration?")."""
+        They come from the passages the draft read, `used` (why: extractive.QUOTE_PASSAGES)."""
         quote, confidence = self.a.quote_from(self.turn.question, used, as_lines=True)
         lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
         if lines:
