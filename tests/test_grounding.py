@@ -291,6 +291,21 @@ def test_a_quote_lists_its_passages_in_retrieval_order(embedder):
     assert quote.numbers == (1, 2)
 
 
+def test_a_sentence_two_passages_share_is_quoted_once(embedder):
+    """A passage extended to step 1 holds the chunk before it, which may be retrieved as well
+    (Railway's SMTP port test): its sentences are quoted once, from the first passage."""
+    question = "my app can't send emails over SMTP"
+    chunk = "Replace the host above with your SMTP host."
+    extended = Passage("a", chunk + "\n5. If any port is unreachable, contact your email provider.", "outbound.md",
+                       "Email delivery > Debugging SMTP issues", 0.6)
+    before = Passage("b", chunk, "outbound.md", "Email delivery > Debugging SMTP issues", 0.5)
+    plans = Passage("c", "SMTP is only available on the Pro plan and above.", "outbound.md", "Email delivery", 0.4)
+    quote = extractive_quote(question, [extended, before, plans], embedder)
+    lines = quote.text.splitlines()[1:]
+    assert sum(chunk in line for line in lines) == 1 and f"> {chunk} [1]" in lines, lines
+    assert quote.numbers == (1, 3)  # passage 2 gave no line of its own
+
+
 def test_a_quote_beneath_a_draft_keeps_only_the_lines_the_draft_leaves_out():
     quote = Quote(f"{EXTRACTIVE_PREFIX}\n"
                   "> Quillstack does not send codes by SMS or phone call, because text messages can be intercepted. [1]\n"

@@ -261,6 +261,28 @@ def test_a_draft_with_a_wrong_number_gives_way_to_a_confident_docs_quote(make, s
     assert row.egress_passage_ids == [] and desk.ledger.summary().tier("docs-quote").answers == 1
 
 
+# Copied from the same procedure, begun at its 4th step: every sentence is true and on topic.
+FROM_STEP_4 = ("4. Click **Choose a new password**. The link works once and expires after 60 minutes.\n"
+               "5. Enter your new password twice and click **Save password**.")
+
+
+def test_a_draft_that_starts_a_procedure_part_way_gives_way_to_the_whole_procedure(make, server):
+    """A reset begun at step 4 passes the check sentence by sentence, but leaves out how to get the
+    reset email at all: the draft is withdrawn and the quote gives the procedure from step 1."""
+    desk = make(local_model(FROM_STEP_4))
+    events, turn = ask(desk, RESET)
+    (withdrawn,) = [e for e in events if isinstance(e, DraftWithdrawn)]
+    assert withdrawn.reason == "local answer starts a numbered procedure at step 4, leaving out the steps before it"
+    assert withdrawn.reason in turn.actions
+    assert (turn.outcome, turn.answered_by) == ("extractive", "docs-quote"), turn.actions
+    assert "> 1. Go to app.quillstack.example/login and click **Forgot password?**" in turn.answer
+    assert not server.requests
+    # The same steps from step 1 are kept: it is where the draft starts that fails, not its steps.
+    kept = make(local_model("1. " + RESET_DRAFT.replace(" Enter", "\n2. Enter", 1)))
+    _, turn = ask(kept, RESET)
+    assert turn.answered_by == "local-model", turn.actions
+
+
 SSO_AUDIENCE = "getting 'Invalid audience' when people try to sign in through SSO"  # local
 
 

@@ -126,9 +126,17 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
     passage_order = sorted({candidates[i][0] for i in chosen})
     lines = [EXTRACTIVE_PREFIX]
     date_said = ""
+    quoted: list[int] = []  # passages with a line in the quote
+    said: set[str] = set()
     for number in passage_order:
         texts = passages[number - 1].text
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
+            if candidates[i][2] in said:
+                # Quoted once: passages overlap when one is extended to step 1 with the chunk
+                # before it, and that chunk was retrieved too.
+                continue
+            said.add(candidates[i][2])
+            quoted += [number] if number not in quoted else []
             start = candidates[i][1]
             step = steps[number - 1].get(start)
             if step is None and _step_of(texts, steps[number - 1], start) and lines[-1].endswith(f" [{number}]"):
@@ -142,7 +150,7 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
             if dated and dated != date_said:
                 line, date_said = f"{' '.join(dated.split())}: {line}", dated
             lines.append(f"> {line} [{number}]")
-    return Quote("\n".join(lines), best, tuple(passage_order))
+    return Quote("\n".join(lines), best, tuple(quoted))
 
 
 _STEP = re.compile(r"^[ \t]*(?:>[ \t]*)*(\d{1,3})[.)][ \t]+")
@@ -178,10 +186,10 @@ def numbered_steps(text: str) -> dict[int, tuple[int, str]]:
     return steps
 
 
-def opens_mid_procedure(text: str) -> bool:
-    """True when the text starts at a numbered step other than the first ("4. Click …")."""
+def opens_mid_procedure(text: str) -> str:
+    """The step's number when the text starts at a numbered step other than the first ("4. Click …"), else ""."""
     first = _STEP.match(text.lstrip("\n"))
-    return bool(first) and first.group(1) != "1"
+    return first.group(1) if first and first.group(1) != "1" else ""
 
 
 def _step_of(text: str, steps: dict[int, tuple[int, str]], start: int) -> tuple[int, str] | None:

@@ -229,12 +229,17 @@ class _Run:
             yield withdrawn(f"The local model failed: {error.title}", streamed=self.draft_streamed)
             yield from self._quote_or_escalate(passages, used, why=f"local model failed: {error.title}")
             return
-        if self.spend.local.hit_limit:
-            # A procedure cut off at step 4 reads as whole; the quote carries the whole of it.
-            why = f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
+        # A procedure cut off at step 4, or begun there, reads as whole and passes the check
+        # sentence by sentence ("my app can't send emails over SMTP": steps 4 to 6 of a port
+        # test); the docs quote gives the procedure from its start.
+        skipped_to = opens_mid_procedure(answer)
+        if self.spend.local.hit_limit or skipped_to:
+            why = (f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
+                   if self.spend.local.hit_limit else
+                   f"local answer starts a numbered procedure at step {skipped_to}, leaving out the steps before it")
             yield withdrawn(why)
             self.turn.actions.append(why)
-            yield from self._quote_or_escalate(passages, used, why="escalated after the local answer was cut off")
+            yield from self._quote_or_escalate(passages, used, why=f"escalated: {why}")
             return
         check = check_grounding(answer, used, self.a.embedder)
         self.turn.grounding = check.to_json()
