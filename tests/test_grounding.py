@@ -292,8 +292,8 @@ def test_a_quote_lists_its_passages_in_retrieval_order(embedder):
 
 
 def test_a_sentence_two_passages_share_is_quoted_once(embedder):
-    """A passage extended to step 1 holds the chunk before it, which may be retrieved as well
-    (Railway's SMTP port test): its sentences are quoted once, from the first passage."""
+    """A passage that opens mid-procedure is extended with the chunk before it, which may be
+    retrieved as well (Railway's SMTP port test): its sentences are quoted once, from the first."""
     question = "my app can't send emails over SMTP"
     chunk = "Replace the host above with your SMTP host."
     extended = Passage("a", chunk + "\n5. If any port is unreachable, contact your email provider.", "outbound.md",

@@ -132,11 +132,12 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
         texts = passages[number - 1].text
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             if candidates[i][2] in said:
-                # Quoted once: passages overlap when one is extended to step 1 with the chunk
-                # before it, and that chunk was retrieved too.
+                # Quoted once: passages overlap when one opening mid-procedure is extended with
+                # the chunk before it (`Assistant.with_procedure_start`) and that chunk was retrieved too.
                 continue
             said.add(candidates[i][2])
-            quoted += [number] if number not in quoted else []
+            if number not in quoted:
+                quoted.append(number)
             start = candidates[i][1]
             step = steps[number - 1].get(start)
             if step is None and _step_of(texts, steps[number - 1], start) and lines[-1].endswith(f" [{number}]"):

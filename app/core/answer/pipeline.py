@@ -231,7 +231,7 @@ class _Run:
             return
         # A procedure cut off at step 4, or begun there, reads as whole and passes the check
         # sentence by sentence ("my app can't send emails over SMTP": steps 4 to 6 of a port
-        # test); the docs quote gives the procedure from its start.
+        # test); the docs quote answers instead, from step 1 when its passages hold it.
         skipped_to = opens_mid_procedure(answer)
         if self.spend.local.hit_limit or skipped_to:
             why = (f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
