@@ -88,6 +88,9 @@ def test_faithful_to_the_wrong_passage_is_not_an_answer(tmp_path, server, monkey
     # The reset steps are in the docs and quoted with confidence: no frontier call was needed.
     assert turn.answered_by == "docs-quote" and not server.requests
     assert "Forgot password?" in turn.answer
+    # The user, who watched the draft stream, is told why it went, live and when reading back.
+    (stored,) = services.ledger.turns()
+    assert {"kind": "draft-withdrawn", "text": "Local draft withdrawn (it did not answer the question asked)."} in stored.notes
 
 
 def test_relevance_tells_change_from_reset():
@@ -207,6 +210,8 @@ def test_a_draft_cut_off_at_its_length_limit_is_not_shown_as_an_answer(desk, ser
     assert withdrawn == ["local answer cut off at its length limit (local.max_tokens = 4)"], withdrawn
     assert turn.answered_by == "docs-quote" and "Forgot password?" in turn.answer and not server.requests
     assert withdrawn[0] in turn.actions
+    (stored,) = services.ledger.turns()
+    assert {"kind": "draft-withdrawn", "text": "Local draft withdrawn (cut off at its length limit)."} in stored.notes
 
 
 def test_answered_by_for_the_frontier_and_for_nobody(desk, server):

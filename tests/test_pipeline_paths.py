@@ -274,6 +274,8 @@ def test_a_draft_that_starts_a_procedure_part_way_gives_way_to_the_whole_procedu
     (withdrawn,) = [e for e in events if isinstance(e, DraftWithdrawn)]
     assert withdrawn.reason == "local answer starts a numbered procedure at step 4, leaving out the steps before it"
     assert withdrawn.reason in turn.actions
+    assert withdrawn.note == "Local draft withdrawn (it began a procedure at step 4)."
+    assert {"kind": "draft-withdrawn", "text": withdrawn.note} in desk.ledger.turns()[0].notes
     assert (turn.outcome, turn.answered_by) == ("extractive", "docs-quote"), turn.actions
     assert "> 1. Go to app.quillstack.example/login and click **Forgot password?**" in turn.answer
     assert not server.requests

@@ -16,6 +16,16 @@ def withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdr
     return DraftWithdrawn(reason, streamed, note or f"Draft withdrawn: {_clip(reason, 90)}")
 
 
+# Why a local draft that passed sentence by sentence was still taken back, in one line each
+# (the whole reason is in the turn's actions).
+CUT_OFF_NOTE = "Local draft withdrawn (cut off at its length limit)."
+OFF_QUESTION_NOTE = "Local draft withdrawn (it did not answer the question asked)."
+
+
+def part_way_note(step: str) -> str:
+    return f"Local draft withdrawn (it began a procedure at step {step})."
+
+
 def failed_check_note(check: GroundingResult) -> str:
     """One line for a draft that failed the check: what kind of claim was unsupported."""
     if check.passed:

@@ -30,8 +30,9 @@ from typing import Generator, Iterator
 
 from app.core.answer.budget import budget_use
 from app.core.answer.costing import Spend, cost_turn
-from app.core.answer.events import Answered, Drafting, Notice, Retrieved, Routed, Token
-from app.core.answer.notes import CONFIDENT_QUOTE_NOTE, EXTRACTIVE_NOTE, closing_notes, failed_check_note, withdrawn
+from app.core.answer.events import Answered, DraftWithdrawn, Drafting, Notice, Retrieved, Routed, Token
+from app.core.answer.notes import (CONFIDENT_QUOTE_NOTE, CUT_OFF_NOTE, EXTRACTIVE_NOTE, OFF_QUESTION_NOTE, closing_notes,
+                                   failed_check_note, part_way_note, withdrawn)
 from app.core.answer.extractive import QUOTE_PASSAGES, Quote, extractive_quote, opens_mid_procedure
 from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
 from app.core.answer.router import Router
@@ -233,12 +234,14 @@ class _Run:
         # sentence by sentence ("my app can't send emails over SMTP": steps 4 to 6 of a port
         # test); the docs quote answers instead, from step 1 when its passages hold it.
         skipped_to = opens_mid_procedure(answer)
-        if self.spend.local.hit_limit or skipped_to:
-            why = (f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
-                   if self.spend.local.hit_limit else
-                   f"local answer starts a numbered procedure at step {skipped_to}, leaving out the steps before it")
-            yield withdrawn(why)
-            self.turn.actions.append(why)
+        if self.spend.local.hit_limit:
+            why = f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
+            yield self._withdraw_draft(why, CUT_OFF_NOTE)
+            yield from self._quote_or_escalate(passages, used, why=f"escalated: {why}")
+            return
+        if skipped_to:
+            why = f"local answer starts a numbered procedure at step {skipped_to}, leaving out the steps before it"
+            yield self._withdraw_draft(why, part_way_note(skipped_to))
             yield from self._quote_or_escalate(passages, used, why=f"escalated: {why}")
             return
         check = check_grounding(answer, used, self.a.embedder)
@@ -252,17 +255,20 @@ class _Run:
                             action=f"local answer passed the grounding check; {relevance.why}")
                 self._add_docs_lines(used)
                 return
-            why = f"local answer does not answer the question: {relevance.why}"
-            taken_back = withdrawn(why)
+            yield self._withdraw_draft(f"local answer does not answer the question: {relevance.why}", OFF_QUESTION_NOTE)
         else:
             # An answer resting on no passage is unchecked in substance ("I can't help with that"),
             # so it is not kept even when no single span in it is false.
             why = "local answer failed the grounding check: " + (_spans_text(check) if not check.passed else "it rests on no passage")
-            taken_back = withdrawn(why, note=failed_check_note(check))
-            self._note("draft-withdrawn", taken_back.note)
-        yield taken_back
-        self.turn.actions.append(why)
+            yield self._withdraw_draft(why, failed_check_note(check))
         yield from self._quote_or_escalate(passages, used, why="escalated after the local answer failed the check")
+
+    def _withdraw_draft(self, why: str, note: str) -> DraftWithdrawn:
+        """Take back a streamed local draft: `why` goes in the turn's actions, `note` (one line)
+        under the answer, live and when the turn is read back from the ledger."""
+        self.turn.actions.append(why)
+        self._note("draft-withdrawn", note)
+        return withdrawn(why, note=note)
 
     def _add_docs_lines(self, used: list[Passage]) -> None:
         """Beneath a kept draft, the docs quote's lines the draft leaves out, when the quote is

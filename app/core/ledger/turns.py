@@ -25,7 +25,7 @@ from app.core.ledger.migrations import migrate, pending
 ANSWERED_BY = ("local-model", "docs-quote", "frontier", "none")
 TIERS = ANSWERED_BY[:3]
 
-# The notes under an answer. draft-withdrawn: a draft was taken back (failed the check);
+# The notes under an answer. draft-withdrawn: a local draft was taken back (and why, in a line);
 # local-only: nothing could be sent; degraded: the answer came from a fallback (why, in one
 # sentence); failed: no answer (the whole error, with its fix); extractive: a docs quote.
 NOTE_KINDS = ("draft-withdrawn", "local-only", "degraded", "failed", "extractive")
