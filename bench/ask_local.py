@@ -85,7 +85,7 @@ def main() -> None:
 
     def messages_for(passages: list, question: str) -> list[dict]:
         """The very prompt the pipeline sends for this question."""
-        fitted, _ = fit(build_local_prompt(question, services.assistant.local_passages(passages)), args.max_tokens, services.local.n_ctx)
+        fitted, _ = fit(build_local_prompt(question, services.assistant.reading.local_passages(passages)), args.max_tokens, services.local.n_ctx)
         return [{"role": "system", "content": fitted.system}, {"role": "user", "content": fitted.user}]
 
     prompts = {}

@@ -1,7 +1,7 @@
 """Calibrate the local tier's three judgements (`app/core/trust/relevance.py`) on labelled questions.
 
 1. Is a docs quote confident enough to answer without the frontier? For every labelled
-   question that clears the relevance floor, the pipeline's own quote (`Assistant.docs_quote`)
+   question that clears the relevance floor, the pipeline's own quote (`Reading.docs_quote`)
    is labelled good when the question is answerable, the quote states every labelled fact
    (app/core/evaluation/facts.py: every number, most content words) and it cites the labelled file;
    wrong otherwise (an unanswerable question has no good quote).
@@ -95,8 +95,8 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict], list[dict]]:
         if not passages or not decision.answerable:
             continue  # handed off before any quote or draft
         answerable = bool(item.answerable)
-        used = assistant.local_passages(passages)
-        quote, verdict = assistant.quote_from(question, assistant.quote_passages(passages, used))
+        used = assistant.reading.local_passages(passages)
+        quote, verdict = assistant.reading.quote_from(question, assistant.reading.quote_passages(passages, used))
         good = answerable and states_facts(item, quote.text) and \
             bool(set(item.files) & cited_files(quote.text, [p.to_json() for p in quote.passages]))
         quotes.append({"set": name, "question": question, "route": decision.route, "good": good,
@@ -106,7 +106,7 @@ def samples(name: str, home: Path) -> tuple[list[dict], list[dict], list[dict]]:
                        "passages": [heading_leaf(p) + "\n" + p.text for p in quote.passages]})
         # The lines beneath a kept draft are quoted from the passages the draft read, and add
         # something when they hold any of the facts.
-        beneath, beneath_verdict = assistant.quote_from(question, used, as_lines=True)
+        beneath, beneath_verdict = assistant.reading.quote_from(question, used, as_lines=True)
         lines.append({"set": name, "question": question, "route": decision.route,
                       "good": answerable and bool(item.facts) and not nothing_of_facts(item, beneath.sentences_text),
                       "similarity": beneath_verdict.similarity, "coverage": beneath_verdict.coverage,
@@ -198,8 +198,8 @@ def quote_lengths(homes: dict[Path, Path]) -> None:
             passages, _, vector, best = assistant.retrieve(item.question, services.settings.general.top_k)
             if not passages or not services.router.decide_many([item.question], [best], vectors=vector)[0].answerable:
                 continue
-            used = assistant.local_passages(passages)
-            quoted_from = assistant.quote_passages(passages, used)
+            used = assistant.reading.local_passages(passages)
+            quoted_from = assistant.reading.quote_passages(passages, used)
             total += 1
             # The ceilings: what the draft and the quote read at all (neither can hold more).
             for reader, read in (("draft", used), ("quote", quoted_from)):

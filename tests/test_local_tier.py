@@ -176,7 +176,7 @@ def test_an_unconfident_quote_escalates_to_the_frontier(desk, server):
     # The quote (rows of the data-regions table) reads further from the question than the
     # quote threshold: it is not confident, so the frontier is paid.
     question = "can our data stay in Europe?"
-    quote, confidence = services.assistant.docs_quote(question, services.assistant.retrieve(question, 5)[0])
+    quote, confidence = services.assistant.reading.docs_quote(question, services.assistant.retrieve(question, 5)[0])
     assert not confidence.ok, confidence.why
     _, turn = run(services, question)
     assert turn.answered_by == "frontier" and len(server.requests) == 1

@@ -206,7 +206,7 @@ def test_a_grounded_local_draft_that_answers_the_question_is_the_answer(make):
 
 def test_a_draft_that_says_all_the_quote_says_gets_nothing_beneath_it(make):
     probe = make(local_model())
-    quote, confidence = probe.assistant.docs_quote(RESET, probe.assistant.retrieve(RESET, 5)[0])
+    quote, confidence = probe.assistant.reading.docs_quote(RESET, probe.assistant.retrieve(RESET, 5)[0])
     assert confidence.ok
     whole = " ".join(line[2:].rsplit(" [", 1)[0] for line in quote.text.splitlines() if line.startswith("> "))
     desk = make(local_model(whole))
@@ -223,7 +223,7 @@ def test_lines_beneath_a_draft_have_a_lower_bar_than_a_quote_answering_alone(mak
     """The lost-phone quote covers too few of the question's words to answer on its own, but
     beneath a draft that already answers it clears the lines' own calibrated gate."""
     probe = make(local_model())
-    _, alone = probe.assistant.docs_quote(LOST_PHONE, probe.assistant.retrieve(LOST_PHONE, 5)[0])
+    _, alone = probe.assistant.reading.docs_quote(LOST_PHONE, probe.assistant.retrieve(LOST_PHONE, 5)[0])
     assert not alone.ok and "leaves out what the question asks" in alone.why, alone.why
     desk = make(local_model(LOST_PHONE_DRAFT))
     _, turn = ask(desk, LOST_PHONE)
@@ -306,7 +306,7 @@ def test_a_docs_quote_reads_further_down_the_passages_than_the_draft(make, serve
     # From the draft's three passages alone the quote holds no such row and is not confident.
     probe = desk.assistant
     passages = probe.retrieve(SSO_AUDIENCE, 5)[0]
-    quote, confidence = probe.quote_from(SSO_AUDIENCE, probe.local_passages(passages))
+    quote, confidence = probe.reading.quote_from(SSO_AUDIENCE, probe.reading.local_passages(passages))
     assert not confidence.ok and "Entity ID in your IdP" not in quote.text
 
 

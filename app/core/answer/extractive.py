@@ -133,7 +133,7 @@ def extractive_quote(question: str, passages: list[Passage], embedder: Embedder,
         for i in sorted((i for i in chosen if candidates[i][0] == number), key=lambda i: candidates[i][1]):
             if candidates[i][2] in said:
                 # Quoted once: passages overlap when one opening mid-procedure is extended with
-                # the chunk before it (`Assistant.with_procedure_start`) and that chunk was retrieved too.
+                # the chunk before it (`Reading.with_procedure_start`) and that chunk was retrieved too.
                 continue
             said.add(candidates[i][2])
             if number not in quoted:

@@ -33,8 +33,9 @@ from app.core.answer.costing import Spend, cost_turn
 from app.core.answer.events import Answered, DraftWithdrawn, Drafting, Notice, Retrieved, Routed, Token
 from app.core.answer.notes import (CONFIDENT_QUOTE_NOTE, CUT_OFF_NOTE, EXTRACTIVE_NOTE, OFF_QUESTION_NOTE, closing_notes,
                                    failed_check_note, part_way_note, withdrawn)
-from app.core.answer.extractive import QUOTE_PASSAGES, Quote, extractive_quote, opens_mid_procedure
-from app.core.answer.prompts import LOCAL_PASSAGES, build_local_prompt, build_prompt
+from app.core.answer.extractive import Quote, opens_mid_procedure
+from app.core.answer.prompts import build_local_prompt, build_prompt
+from app.core.answer.reading import Reading
 from app.core.answer.router import Router
 from app.core.docs.retrieval import Retriever
 from app.core.errors import FrontdeskError, LedgerError, ModelError, ProviderError
@@ -47,8 +48,7 @@ from app.core.text import with_docs_lines
 from app.core.trust.egress import is_local_only, published_emails, redact
 from app.core.trust.grounding import GroundingResult, check_grounding, mark_unsupported, with_citations
 from app.core.trust.injection import quarantine
-from app.core.trust.relevance import (LINES_MIN_COVERAGE, LINES_MIN_SIMILARITY, QUOTE_MIN_COVERAGE, QUOTE_MIN_SIMILARITY,
-                                      Relevance, draft_relevance, quote_relevance)
+from app.core.trust.relevance import draft_relevance
 from app.core.trust.secrets import scrub
 
 REFUSAL = (
@@ -83,6 +83,7 @@ class Assistant:
         self.local = local
         self.frontier = frontier
         self.ledger = ledger
+        self.reading = Reading(self.store, self.embedder)
 
     def retrieve(self, question: str, k: int) -> tuple[list[Passage], list[tuple[Passage, str]], object, float]:
         """(passages best first, quarantined passages with why, the question's vector, the best
@@ -97,38 +98,6 @@ class Assistant:
         if held:  # a quarantined passage's similarity is no evidence the docs answer the question
             best_score = max((p.score for p in passages), default=0.0)
         return passages, held, vector, best_score
-
-    def local_passages(self, passages: list[Passage]) -> list[Passage]:
-        """The passages the local side reads: the first LOCAL_PASSAGES, each from step 1 of its
-        procedure (a draft can't copy what it isn't shown, nor a quote start at step 4)."""
-        return [self.with_procedure_start(p) for p in passages[:LOCAL_PASSAGES]]
-
-    def quote_passages(self, passages: list[Passage], used: list[Passage]) -> list[Passage]:
-        """The passages a docs quote reads: `used` (what the local draft read, so its [n] marks
-        keep their numbers), then the next retrieved ones up to extractive.QUOTE_PASSAGES."""
-        return used + [self.with_procedure_start(p) for p in passages[len(used):QUOTE_PASSAGES]]
-
-    def docs_quote(self, question: str, passages: list[Passage]) -> tuple[Quote, Relevance]:
-        """The docs quote for a question and whether it is confident enough to be the answer."""
-        return self.quote_from(question, self.quote_passages(passages, self.local_passages(passages)))
-
-    def quote_from(self, question: str, quoted_from: list[Passage], as_lines: bool = False) -> tuple[Quote, Relevance]:
-        """`docs_quote` from passages already chosen (`quote_passages`); with `as_lines`, judged as
-        lines beneath a kept draft (a gate of its own: see relevance.LINES_MIN_SIMILARITY)."""
-        quote = replace(extractive_quote(question, quoted_from, self.embedder), passages=tuple(quoted_from))
-        quoted = [quoted_from[n - 1] for n in quote.numbers]
-        thresholds = (LINES_MIN_SIMILARITY, LINES_MIN_COVERAGE) if as_lines else (QUOTE_MIN_SIMILARITY, QUOTE_MIN_COVERAGE)
-        return quote, quote_relevance(question, quote.best_score, quote.sentences_text, quoted, *thresholds)
-
-    def with_procedure_start(self, passage: Passage) -> Passage:
-        """A passage that opens mid-procedure ("4. Click …") gets the steps before it from the
-        previous chunk of its file, so a quoted answer can start at step 1."""
-        if not opens_mid_procedure(passage.text):
-            return passage
-        previous = self.store.preceding(passage)
-        if previous is None or previous.heading != passage.heading:
-            return passage
-        return replace(passage, text=previous.text + "\n" + passage.text, start=previous.start)
 
     def answer(self, question: str, **options) -> Turn:
         """Run the whole pipeline and return the recorded turn (no streaming)."""
@@ -213,7 +182,7 @@ class _Run:
             yield from self._frontier_or_extractive(passages, why="routed to the frontier")
 
     def _local_then_fallbacks(self, passages: list[Passage]) -> Iterator[Event]:
-        used = self.a.local_passages(passages)
+        used = self.a.reading.local_passages(passages)
         prompt = build_local_prompt(self.turn.question, used)
         self.spend.prompt_chars = len(prompt.system) + len(prompt.user)
         if not self.a.local.available:  # e.g. no model file: say why, and draft nothing
@@ -276,7 +245,7 @@ class _Run:
         small model's draft is often one true sentence of a longer answer ("no SMS codes",
         without "use an authenticator app"); the docs' own words carry the rest, verbatim and cited.
         They come from the passages the draft read, `used` (why: extractive.QUOTE_PASSAGES)."""
-        quote, confidence = self.a.quote_from(self.turn.question, used, as_lines=True)
+        quote, confidence = self.a.reading.quote_from(self.turn.question, used, as_lines=True)
         lines = quote.lines_beyond(self.turn.answer) if confidence.ok else []
         if lines:
             self.turn.answer = with_docs_lines(self.turn.answer, lines)
@@ -287,7 +256,7 @@ class _Run:
     def _quote_or_escalate(self, passages: list[Passage], used: list[Passage], why: str) -> Iterator[Event]:
         """After a local draft failed: a confident docs quote answers for free; else the frontier.
         `used` are the passages the draft read, already extended to step 1 (no second look-up)."""
-        quote, confidence = self.a.quote_from(self.turn.question, self.a.quote_passages(passages, used))
+        quote, confidence = self.a.reading.quote_from(self.turn.question, self.a.reading.quote_passages(passages, used))
         if confidence.ok:
             yield from self._show_quote(quote, f"docs quote used: {confidence.why}", notice=CONFIDENT_QUOTE_NOTE)
             return
@@ -365,7 +334,7 @@ class _Run:
         """The docs quote as the last resort: the frontier was wanted and could not answer."""
         if self.turn.topic == "pricing":  # a price quoted without the frontier's reading: a person checks
             self._needs_human("a pricing question answered from the docs while the frontier was unavailable")
-        yield from self._show_quote(quote or self.a.docs_quote(self.turn.question, passages)[0], action,
+        yield from self._show_quote(quote or self.a.reading.docs_quote(self.turn.question, passages)[0], action,
                                     notice=EXTRACTIVE_NOTE)
 
     def _show_quote(self, quote: Quote, action: str, notice: str) -> Iterator[Event]:
