@@ -16,8 +16,8 @@ def withdrawn(reason: str, streamed: bool = True, note: str = "") -> DraftWithdr
     return DraftWithdrawn(reason, streamed, note or f"Draft withdrawn: {_clip(reason, 90)}")
 
 
-# Why a local draft that passed sentence by sentence was still taken back, in one line each
-# (the whole reason is in the turn's actions).
+# Why a local draft was taken back for what it leaves out (its end, its first steps, the
+# answer), not for anything it says: one line each; the whole reason is in the turn's actions.
 CUT_OFF_NOTE = "Local draft withdrawn (cut off at its length limit)."
 OFF_QUESTION_NOTE = "Local draft withdrawn (it did not answer the question asked)."
 
