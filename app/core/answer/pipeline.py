@@ -203,14 +203,12 @@ class _Run:
         # sentence by sentence ("my app can't send emails over SMTP": steps 4 to 6 of a port
         # test); the docs quote answers instead, from step 1 when its passages hold it.
         skipped_to = opens_mid_procedure(answer)
-        if self.spend.local.hit_limit:
-            why = f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})"
-            yield self._withdraw_draft(why, CUT_OFF_NOTE)
-            yield from self._quote_or_escalate(passages, used, why=f"escalated: {why}")
-            return
-        if skipped_to:
-            why = f"local answer starts a numbered procedure at step {skipped_to}, leaving out the steps before it"
-            yield self._withdraw_draft(why, part_way_note(skipped_to))
+        if self.spend.local.hit_limit or skipped_to:
+            why, note = ((f"local answer cut off at its length limit (local.max_tokens = {self.a.settings.local.max_tokens})",
+                          CUT_OFF_NOTE) if self.spend.local.hit_limit else
+                         (f"local answer starts a numbered procedure at step {skipped_to}, leaving out the steps before it",
+                          part_way_note(skipped_to)))
+            yield self._withdraw_draft(why, note)
             yield from self._quote_or_escalate(passages, used, why=f"escalated: {why}")
             return
         check = check_grounding(answer, used, self.a.embedder)
