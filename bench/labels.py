@@ -14,8 +14,14 @@ def expected_files(item: dict) -> set[str]:
     return set(item.get("files") or []) | ({item["file"]} if item.get("file") else set())
 
 
+def labelled_facts(item: dict) -> list[str]:
+    """`fact`, or every one of `facts` (the held-out sets label a question with several)."""
+    return list(item.get("facts") or []) or ([item["fact"]] if item.get("fact") else [])
+
+
 def is_right(item: dict, answer: str, sources: list[dict]) -> bool:
-    """The answer states the labelled fact and cites a labelled file."""
-    if not item.get("answerable") or not item.get("fact"):
+    """The answer states every labelled fact and cites a labelled file."""
+    facts = labelled_facts(item)
+    if not item.get("answerable") or not facts:
         return False
-    return fact_match(item["fact"], answer).ok and bool(expected_files(item) & cited_files(answer, sources))
+    return all(fact_match(fact, answer).ok for fact in facts) and bool(expected_files(item) & cited_files(answer, sources))
