@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/answers.py --set knowledge            # the sample docs (ingested on the fly)
     .venv/bin/python bench/answers.py --set railway --home DIR   # a data dir with railway-docs ingested
-    .venv/bin/python bench/answers.py --set sample-eval|railway-eval [--home DIR]   # held out (below)
+    .venv/bin/python bench/answers.py --set sample-eval|railway-eval [--home DIR]   # held out: customers' own wording
 
     .venv/bin/python bench/answers.py --set knowledge --frontier liar  # a frontier that lies
 
@@ -17,7 +17,7 @@ styles. With `--frontier none` no key is set and escalations fall back to extrac
 
 Per local model (`--model PATH`, repeatable; default: the configured one), a table of the
 local tier's measures: (a) local-routed answerable questions answered by the local tier
-(local model or docs quote), checked and right (bench/labels.py: the labelled fact's
+(local model or docs quote), checked and right (bench/labels.py: each labelled fact's
 numbers and most of its words, and the labelled file cited), (b) how much of that the
 model wrote, (c) local-routed questions escalated, (d) savings on the set and on traffic
 where 80% of questions are local-routed, (e) unsupported prices and URLs shown as fact,
